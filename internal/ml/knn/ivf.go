@@ -1,0 +1,189 @@
+package knn
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/switchyard-ai/switchyard/internal/ml/feature"
+)
+
+// ivf is the approximate index: rows projected to pdim dimensions, grouped
+// by their nearest centroid.
+type ivf struct {
+	pdim      int
+	seed      uint64
+	centroids []float32 // lists*pdim, unit length
+	listOff   []uint32  // rows of list c: listRow[listOff[c]:listOff[c+1]]
+	listRow   []uint32
+	listVec   []float32 // projections in list order, len(listRow)*pdim
+}
+
+// splitmix64 is the hash behind the projection: feature f's signs in block b
+// are the bits of splitmix64(seed ^ f*blocks + b). It needs no stored matrix,
+// so the projection of a 2^18-wide tf-idf vector costs one hash and pdim
+// additions per nonzero.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// project writes the unit-length random-sign projection of v into dst.
+func (iv *ivf) project(v feature.Vector, dst []float32) {
+	clear(dst)
+	blocks := uint64(iv.pdim / 64)
+	for k, ix := range v.Idx {
+		val := v.Val[k]
+		for b := uint64(0); b < blocks; b++ {
+			h := splitmix64(iv.seed ^ (uint64(ix)*blocks + b))
+			d := dst[b*64 : b*64+64]
+			for bit := range 64 {
+				if h&(1<<uint(bit)) != 0 {
+					d[bit] += val
+				} else {
+					d[bit] -= val
+				}
+			}
+		}
+	}
+	normalize(dst)
+}
+
+func normalize(v []float32) {
+	n := blas32.Implementation().Snrm2(len(v), v, 1)
+	if n > 0 {
+		blas32.Implementation().Sscal(len(v), 1/n, v, 1)
+	}
+}
+
+// buildIVF projects the rows and clusters them with spherical k-means
+// (cosine assignment, mean-then-normalise update), seeded from distinct
+// random rows, for a fixed number of rounds.
+func buildIVF(ctx context.Context, cfg Config, rows []feature.Vector) (*ivf, error) {
+	const rounds = 8
+	iv := &ivf{pdim: cfg.ProjDim, seed: uint64(cfg.Seed)*0x9e3779b97f4a7c15 + 1}
+	n, pd, lists := len(rows), cfg.ProjDim, cfg.Lists
+	proj := make([]float32, n*pd)
+	for i, r := range rows {
+		iv.project(r, proj[i*pd:(i+1)*pd])
+	}
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6b6e6e))
+	iv.centroids = make([]float32, lists*pd)
+	for c, i := range rng.Perm(n)[:lists] {
+		copy(iv.centroids[c*pd:], proj[i*pd:(i+1)*pd])
+	}
+	assign := make([]int32, n)
+	impl := blas32.Implementation()
+	for round := 0; round < rounds; round++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("build ivf: %w", err)
+		}
+		for i := 0; i < n; i++ {
+			assign[i] = int32(nearest(iv.centroids, proj[i*pd:(i+1)*pd], pd))
+		}
+		sums := make([]float32, lists*pd)
+		counts := make([]int, lists)
+		for i, c := range assign {
+			impl.Saxpy(pd, 1, proj[i*pd:], 1, sums[int(c)*pd:], 1)
+			counts[c]++
+		}
+		for c := 0; c < lists; c++ {
+			if counts[c] == 0 {
+				continue // keep the old centroid for an empty list
+			}
+			copy(iv.centroids[c*pd:(c+1)*pd], sums[c*pd:(c+1)*pd])
+			normalize(iv.centroids[c*pd : (c+1)*pd])
+		}
+	}
+	for i := 0; i < n; i++ {
+		assign[i] = int32(nearest(iv.centroids, proj[i*pd:(i+1)*pd], pd))
+	}
+	iv.listOff = make([]uint32, lists+1)
+	for _, c := range assign {
+		iv.listOff[c+1]++
+	}
+	for c := 0; c < lists; c++ {
+		iv.listOff[c+1] += iv.listOff[c]
+	}
+	iv.listRow = make([]uint32, n)
+	next := append([]uint32(nil), iv.listOff[:lists]...)
+	for i, c := range assign {
+		iv.listRow[next[c]] = uint32(i)
+		next[c]++
+	}
+	iv.fillVectors(rows)
+	return iv, nil
+}
+
+// fillVectors lays the rows' projections out in list order, so a probe reads
+// one contiguous block. It is recomputed on load rather than stored.
+func (iv *ivf) fillVectors(rows []feature.Vector) {
+	pd := iv.pdim
+	iv.listVec = make([]float32, len(iv.listRow)*pd)
+	for p, r := range iv.listRow {
+		iv.project(rows[r], iv.listVec[p*pd:(p+1)*pd])
+	}
+}
+
+func nearest(centroids, v []float32, pd int) int {
+	impl := blas32.Implementation()
+	best, bestSim := 0, float32(math.Inf(-1))
+	for c := 0; c*pd < len(centroids); c++ {
+		if s := impl.Sdot(pd, centroids[c*pd:], 1, v, 1); s > bestSim {
+			best, bestSim = c, s
+		}
+	}
+	return best
+}
+
+// searchIVF finds the Probe nearest lists in the projection, keeps the
+// Rerank rows most similar in the projection, re-scores those by exact cosine
+// and leaves the K best in s.top.
+func (m *Model) searchIVF(x feature.Vector, s *scratch) {
+	iv, pd := m.ivf, m.ivf.pdim
+	impl := blas32.Implementation()
+	iv.project(x, s.proj)
+	lists := len(iv.listOff) - 1
+	// Choose the probed lists with a small top-k over centroid similarity.
+	probe := &s.probe
+	probe.reset()
+	for c := 0; c < lists; c++ {
+		probe.push(impl.Sdot(pd, iv.centroids[c*pd:], 1, s.proj, 1), uint32(c))
+	}
+	for _, p := range probe.items {
+		for pos := iv.listOff[p.row]; pos < iv.listOff[p.row+1]; pos++ {
+			s.top.push(impl.Sdot(pd, iv.listVec[int(pos)*pd:], 1, s.proj, 1), iv.listRow[pos])
+		}
+	}
+	// Exact re-ranking: scatter the query, dot each short-listed row.
+	s.cand = s.cand[:0]
+	for _, it := range s.top.items {
+		s.cand = append(s.cand, it.row)
+	}
+	for k, ix := range x.Idx {
+		if int(ix) < m.dim {
+			s.dense[ix] = x.Val[k]
+		}
+	}
+	s.top.reset()
+	s.top.k = m.cfg.K
+	for _, r := range s.cand {
+		row := m.rows[r]
+		var dot float32
+		for k, ix := range row.Idx {
+			dot += s.dense[ix] * row.Val[k]
+		}
+		s.top.push(dot, r)
+	}
+	s.top.k = m.cfg.Rerank
+	for _, ix := range x.Idx {
+		if int(ix) < m.dim {
+			s.dense[ix] = 0
+		}
+	}
+}

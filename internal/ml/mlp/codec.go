@@ -1,0 +1,99 @@
+package mlp
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/switchyard-ai/switchyard/internal/bundle"
+)
+
+const codecVersion = 1
+
+// MarshalBinary encodes the configuration, the input columns and every
+// layer's weights and biases.
+func (m *Model) MarshalBinary() ([]byte, error) {
+	e := &bundle.Enc{}
+	e.U32(codecVersion)
+	e.Int(len(m.cfg.Hidden))
+	for _, h := range m.cfg.Hidden {
+		e.Int(h)
+	}
+	e.Int(m.cfg.MaxEpochs)
+	e.Int(m.cfg.Patience)
+	e.Int(m.cfg.BatchSize)
+	e.F64(m.cfg.LearningRate)
+	e.F64(m.cfg.L2)
+	e.F64(m.cfg.ValFrac)
+	e.Int(m.cfg.MinDF)
+	e.U64(uint64(m.cfg.Seed))
+	e.Int(m.Epochs)
+	e.Int(m.dim)
+	e.Int(m.nCand)
+	e.U32s(m.cols)
+	for _, ly := range m.layers {
+		e.F32s(ly.w)
+		e.F32s(ly.b)
+	}
+	return e.B, nil
+}
+
+// Unmarshal restores a model written by MarshalBinary, validating every size
+// against the configuration so corrupt bytes give an error, never a panic.
+func Unmarshal(data []byte) (*Model, error) {
+	d := &bundle.Dec{B: data}
+	if v := d.U32(); d.Err == nil && v != codecVersion {
+		return nil, fmt.Errorf("mlp: unknown payload version %d (want %d)", v, codecVersion)
+	}
+	var cfg Config
+	nh := d.Int(1, 8, "hidden layers")
+	for i := 0; i < nh && d.Err == nil; i++ {
+		cfg.Hidden = append(cfg.Hidden, d.Int(1, 1<<14, "hidden width"))
+	}
+	cfg.MaxEpochs = d.Int(1, 1<<30, "max_epochs")
+	cfg.Patience = d.Int(1, 1<<30, "patience")
+	cfg.BatchSize = d.Int(1, 1<<30, "batch_size")
+	cfg.LearningRate = d.F64()
+	cfg.L2 = d.F64()
+	cfg.ValFrac = d.F64()
+	cfg.MinDF = d.Int(1, 1<<30, "min_df")
+	cfg.Seed = int64(d.U64())
+	m := &Model{}
+	m.Epochs = d.Int(0, 1<<30, "epochs")
+	m.dim = d.Int(1, 1<<30, "dim")
+	m.nCand = d.Int(1, 1<<16, "candidates")
+	m.cols = d.U32s()
+	sizes := append(append([]int{len(m.cols)}, cfg.Hidden...), m.nCand)
+	for l := 0; l+1 < len(sizes) && d.Err == nil; l++ {
+		ly := layer{in: sizes[l], out: sizes[l+1], w: d.F32s(), b: d.F32s()}
+		if d.Err == nil && (len(ly.w) != ly.in*ly.out || len(ly.b) != ly.out) {
+			return nil, fmt.Errorf("mlp: %w: layer %d is not %dx%d", bundle.ErrCorrupt, l, ly.in, ly.out)
+		}
+		m.layers = append(m.layers, ly)
+	}
+	if err := d.Done("mlp model"); err != nil {
+		return nil, err
+	}
+	checked, err := cfg.withDefaults()
+	if err != nil || !slices.Equal(checked.Hidden, cfg.Hidden) || checked.L2 != cfg.L2 || checked.LearningRate != cfg.LearningRate || checked.ValFrac != cfg.ValFrac {
+		return nil, fmt.Errorf("mlp: %w: invalid configuration", bundle.ErrCorrupt)
+	}
+	if len(m.cols) == 0 {
+		return nil, fmt.Errorf("mlp: %w: no input columns", bundle.ErrCorrupt)
+	}
+	for i, c := range m.cols {
+		if int64(c) >= int64(m.dim) || (i > 0 && c <= m.cols[i-1]) {
+			return nil, fmt.Errorf("mlp: %w: input columns not ascending below %d", bundle.ErrCorrupt, m.dim)
+		}
+	}
+	for _, ly := range m.layers {
+		for _, v := range ly.w {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("mlp: %w: non-finite weight", bundle.ErrCorrupt)
+			}
+		}
+	}
+	m.cfg = cfg
+	m.init()
+	return m, nil
+}

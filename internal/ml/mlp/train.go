@@ -1,0 +1,244 @@
+package mlp
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/switchyard-ai/switchyard/internal/ml/feature"
+)
+
+const (
+	beta1 = 0.9
+	beta2 = 0.999
+	adamE = 1e-8
+)
+
+// adam holds the moment estimates of one layer.
+type adam struct{ mw, vw, mb, vb []float32 }
+
+// trainer runs mini-batch Adam. The input layer's gradient is sparse: only
+// the rows of features present in the batch are accumulated and updated
+// ("lazy" Adam), so a step costs the batch's nonzeros times the first hidden
+// width instead of the whole vocabulary.
+type trainer struct {
+	m          *Model
+	x          []feature.Vector
+	y          [][]float64
+	w          []float64
+	rng        *rand.Rand
+	train, val []int
+	gw, gb     [][]float32
+	opt        []adam
+	touched    []int  // input rows with a gradient in this batch
+	isTouched  []bool // per input row
+	colIdx     [][]int32
+	deltas     [][]float32
+	step       int
+	acts       *acts
+}
+
+func newTrainer(m *Model, x []feature.Vector, y [][]float64, w []float64, rng *rand.Rand) *trainer {
+	t := &trainer{m: m, x: x, y: y, w: w, rng: rng, acts: m.newActs()}
+	perm := rng.Perm(len(x))
+	nVal := max(1, int(math.Round(m.cfg.ValFrac*float64(len(x)))))
+	t.val, t.train = perm[:nVal], perm[nVal:]
+	for _, ly := range m.layers {
+		t.gw = append(t.gw, make([]float32, len(ly.w)))
+		t.gb = append(t.gb, make([]float32, len(ly.b)))
+		t.opt = append(t.opt, adam{
+			mw: make([]float32, len(ly.w)), vw: make([]float32, len(ly.w)),
+			mb: make([]float32, len(ly.b)), vb: make([]float32, len(ly.b)),
+		})
+		t.deltas = append(t.deltas, make([]float32, ly.out))
+	}
+	t.isTouched = make([]bool, len(m.cols))
+	// Resolve every row's features to input rows once.
+	t.colIdx = make([][]int32, len(x))
+	for i, r := range x {
+		ci := make([]int32, len(r.Idx))
+		for k, f := range r.Idx {
+			ci[k] = int32(m.col(f))
+		}
+		t.colIdx[i] = ci
+	}
+	// Start each output at the logit of its weighted base rate.
+	out := m.layers[len(m.layers)-1]
+	for j := 0; j < m.nCand; j++ {
+		var s, ws float64
+		for _, i := range t.train {
+			if q := y[i][j]; !math.IsNaN(q) {
+				s += t.weight(i) * q
+				ws += t.weight(i)
+			}
+		}
+		p := 0.5
+		if ws > 0 {
+			p = min(max(s/ws, 0.01), 0.99)
+		}
+		out.b[j] = float32(math.Log(p / (1 - p)))
+	}
+	return t
+}
+
+func (t *trainer) weight(i int) float64 {
+	if t.w == nil {
+		return 1
+	}
+	return t.w[i]
+}
+
+func (t *trainer) run(ctx context.Context) error {
+	m := t.m
+	best := math.Inf(1)
+	var bestLayers []layer
+	bad := 0
+	for epoch := 0; epoch < m.cfg.MaxEpochs; epoch++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("mlp: %w", err)
+		}
+		t.rng.Shuffle(len(t.train), func(a, b int) { t.train[a], t.train[b] = t.train[b], t.train[a] })
+		for lo := 0; lo < len(t.train); lo += m.cfg.BatchSize {
+			t.batch(t.train[lo:min(lo+m.cfg.BatchSize, len(t.train))])
+		}
+		m.Epochs = epoch + 1
+		loss := t.loss(t.val)
+		if loss < best-1e-6 {
+			best, bad = loss, 0
+			bestLayers = cloneLayers(m.layers, bestLayers)
+		} else if bad++; bad >= m.cfg.Patience {
+			break
+		}
+	}
+	if bestLayers != nil {
+		m.layers = bestLayers
+	}
+	return nil
+}
+
+func cloneLayers(src, dst []layer) []layer {
+	if dst == nil {
+		dst = make([]layer, len(src))
+		for l, ly := range src {
+			dst[l] = layer{in: ly.in, out: ly.out, w: make([]float32, len(ly.w)), b: make([]float32, len(ly.b))}
+		}
+	}
+	for l, ly := range src {
+		copy(dst[l].w, ly.w)
+		copy(dst[l].b, ly.b)
+	}
+	return dst
+}
+
+// loss is the weighted, masked binary cross-entropy over rows.
+func (t *trainer) loss(rows []int) float64 {
+	var s, ws float64
+	out := make([]float64, t.m.nCand)
+	for _, i := range rows {
+		t.m.Predict(t.x[i], out)
+		for j, q := range t.y[i] {
+			if math.IsNaN(q) {
+				continue
+			}
+			p := min(max(out[j], 1e-7), 1-1e-7)
+			s -= t.weight(i) * (q*math.Log(p) + (1-q)*math.Log(1-p))
+			ws += t.weight(i)
+		}
+	}
+	if ws == 0 {
+		return 0
+	}
+	return s / ws
+}
+
+// batch accumulates the gradient over rows and takes one Adam step.
+func (t *trainer) batch(rows []int) {
+	m := t.m
+	impl := blas32.Implementation()
+	var norm float64
+	for _, i := range rows {
+		for _, q := range t.y[i] {
+			if !math.IsNaN(q) {
+				norm += t.weight(i)
+			}
+		}
+	}
+	if norm == 0 {
+		return
+	}
+	L := len(m.layers)
+	for l := 1; l < L; l++ {
+		clear(t.gw[l])
+		clear(t.gb[l])
+	}
+	clear(t.gb[0])
+	h0 := m.layers[0].out
+	for _, c := range t.touched {
+		clear(t.gw[0][c*h0 : (c+1)*h0])
+		t.isTouched[c] = false
+	}
+	t.touched = t.touched[:0]
+	a := t.acts.a
+	for _, i := range rows {
+		x := t.x[i]
+		m.forward(x, t.acts)
+		wi := t.weight(i) / norm
+		dOut := t.deltas[L-1]
+		for j, q := range t.y[i] {
+			dOut[j] = 0
+			if !math.IsNaN(q) {
+				dOut[j] = float32(wi * (float64(sigmoid(a[L-1][j])) - q))
+			}
+		}
+		for l := L - 1; l >= 1; l-- {
+			ly := m.layers[l]
+			impl.Sger(ly.in, ly.out, 1, a[l-1], 1, t.deltas[l], 1, t.gw[l], ly.out)
+			impl.Saxpy(ly.out, 1, t.deltas[l], 1, t.gb[l], 1)
+			prev := t.deltas[l-1]
+			impl.Sgemv('N', ly.in, ly.out, 1, ly.w, ly.out, t.deltas[l], 1, 0, prev, 1)
+			for k, v := range a[l-1] {
+				if v <= 0 {
+					prev[k] = 0
+				}
+			}
+		}
+		impl.Saxpy(h0, 1, t.deltas[0], 1, t.gb[0], 1)
+		for k, c := range t.colIdx[i] {
+			if c < 0 {
+				continue
+			}
+			if !t.isTouched[c] {
+				t.isTouched[c] = true
+				t.touched = append(t.touched, int(c))
+			}
+			impl.Saxpy(h0, x.Val[k], t.deltas[0], 1, t.gw[0][int(c)*h0:], 1)
+		}
+	}
+	t.step++
+	lr := m.cfg.LearningRate * math.Sqrt(1-math.Pow(beta2, float64(t.step))) / (1 - math.Pow(beta1, float64(t.step)))
+	l2 := float32(m.cfg.L2)
+	for l := 1; l < L; l++ {
+		adamStep(m.layers[l].w, t.gw[l], t.opt[l].mw, t.opt[l].vw, lr, l2)
+		adamStep(m.layers[l].b, t.gb[l], t.opt[l].mb, t.opt[l].vb, lr, 0)
+	}
+	adamStep(m.layers[0].b, t.gb[0], t.opt[0].mb, t.opt[0].vb, lr, 0)
+	w0, g0, o0 := m.layers[0].w, t.gw[0], t.opt[0]
+	for _, c := range t.touched {
+		s := c * h0
+		adamStep(w0[s:s+h0], g0[s:s+h0], o0.mw[s:s+h0], o0.vw[s:s+h0], lr, l2)
+	}
+}
+
+// adamStep applies one bias-corrected Adam update (lr already corrected).
+func adamStep(p, g, mo, ve []float32, lr float64, l2 float32) {
+	lr32 := float32(lr)
+	for i := range p {
+		gi := g[i] + l2*p[i]
+		mo[i] = beta1*mo[i] + (1-beta1)*gi
+		ve[i] = beta2*ve[i] + (1-beta2)*gi*gi
+		p[i] -= lr32 * mo[i] / (float32(math.Sqrt(float64(ve[i]))) + adamE)
+	}
+}

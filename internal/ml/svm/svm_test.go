@@ -1,0 +1,140 @@
+package svm
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/switchyard-ai/switchyard/internal/bundle"
+	"github.com/switchyard-ai/switchyard/internal/ml/feature"
+	"github.com/switchyard-ai/switchyard/internal/ml/router/synthetic"
+)
+
+func predictAll(m *Model, xs []feature.Vector) [][]float64 {
+	out := make([][]float64, len(xs))
+	for i, x := range xs {
+		out[i] = make([]float64, m.Candidates())
+		m.Predict(x, out[i])
+	}
+	return out
+}
+
+func TestLearnsTopics(t *testing.T) {
+	train := synthetic.Vectors(600, 30, 1)
+	test := synthetic.Vectors(200, 30, 2)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"linear", Config{Seed: 1}},
+		{"rff", Config{Kernel: KernelRFF, RFFDim: 512, Gamma: 0.25, C: 1, Seed: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Train(context.Background(), tc.cfg, train.X, synthetic.Dim, train.Q, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pred := predictAll(m, test.X)
+			wrong := 0
+			for i, p := range pred {
+				best := 0
+				if p[1] > p[0] {
+					best = 1
+				}
+				if best != test.Topic[i] {
+					wrong++
+				}
+			}
+			if wrong > len(pred)/50 {
+				t.Fatalf("%d of %d test rows routed to the wrong candidate", wrong, len(pred))
+			}
+			// Deterministic and identical after a save/load round trip.
+			again, err := Train(context.Background(), tc.cfg, train.X, synthetic.Dim, train.Q, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blob, err := m.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			loaded, err := Unmarshal(blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, other := range map[string]*Model{"retrained": again, "loaded": loaded} {
+				for i, p := range predictAll(other, test.X) {
+					for j := range p {
+						if p[j] != pred[i][j] {
+							t.Fatalf("%s model differs at row %d candidate %d: %v vs %v", name, i, j, p[j], pred[i][j])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRowWeights checks that inverse-propensity weights move the fit: the
+// same prompt observed good three times as often (by weight) predicts
+// higher.
+func TestRowWeights(t *testing.T) {
+	d := synthetic.Vectors(400, 30, 5)
+	y := make([][]float64, len(d.X))
+	w := make([]float64, len(d.X))
+	for i := range y {
+		y[i] = []float64{float64(i / 2 % 2), math.NaN()}
+		w[i] = 1
+		if y[i][0] == 1 {
+			w[i] = 3
+		}
+	}
+	plain, err := Train(context.Background(), Config{Seed: 1, C: 0.1}, d.X, synthetic.Dim, y, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weighted, err := Train(context.Background(), Config{Seed: 1, C: 0.1}, d.X, synthetic.Dim, y, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sp, sw float64
+	for _, p := range predictAll(plain, d.X[:100]) {
+		sp += p[0]
+	}
+	for _, p := range predictAll(weighted, d.X[:100]) {
+		sw += p[0]
+	}
+	sp, sw = sp/100, sw/100
+	if !(sp > 0.35 && sp < 0.65) || !(sw > 0.65) {
+		t.Fatalf("mean prediction unweighted %.3f (want ~0.5), weighted %.3f (want ~0.75)", sp, sw)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	d := synthetic.Vectors(20, 5, 1)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		w    []float64
+	}{
+		{"bad kernel", Config{Kernel: "poly"}, nil},
+		{"negative c", Config{C: -1}, nil},
+		{"weights length", Config{}, []float64{1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Train(context.Background(), tc.cfg, d.X, synthetic.Dim, d.Q, tc.w); err == nil {
+				t.Fatal("want an error")
+			}
+		})
+	}
+	m, err := Train(context.Background(), Config{}, d.X, synthetic.Dim, d.Q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, _ := m.MarshalBinary()
+	for n := 0; n < len(blob); n += 7 {
+		if _, err := Unmarshal(blob[:n]); !errors.Is(err, bundle.ErrCorrupt) {
+			t.Fatalf("truncated to %d bytes: got %v, want ErrCorrupt", n, err)
+		}
+	}
+}
