@@ -1,0 +1,144 @@
+package eval
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Plot draws the report's cost-quality picture to a PNG at path: the router's
+// sweep and its non-decreasing hull, the single models (labelled), the
+// oracle, random, and the operating points. The file is written to a temp
+// file and renamed, so a failed plot never leaves half an image.
+func Plot(r Report, path string) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Cost vs quality (AIQ %.3f, single models %.3f)", r.AIQ, r.AIQSingles)
+	p.X.Label.Text = "mean cost per prompt (USD)"
+	p.Y.Label.Text = "mean quality"
+	p.Add(plotter.NewGrid())
+
+	curve := slices.Clone(r.Curve)
+	slices.SortFunc(curve, func(a, b Point) int {
+		switch {
+		case a.Cost < b.Cost:
+			return -1
+		case a.Cost > b.Cost:
+			return 1
+		}
+		return 0
+	})
+	if err := addLine(p, "router sweep", curve, color.RGBA{B: 200, A: 255}, nil); err != nil {
+		return err
+	}
+	if err := addLine(p, "router hull", Hull(r.Curve), color.RGBA{B: 120, G: 120, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}); err != nil {
+		return err
+	}
+	var singles []Point
+	for _, s := range r.Singles {
+		singles = append(singles, Point{Cost: s.Cost, Quality: s.Quality})
+	}
+	if err := addLine(p, "single-model hull", Hull(singles), color.RGBA{R: 160, G: 160, B: 160, A: 255}, []vg.Length{vg.Points(2), vg.Points(2)}); err != nil {
+		return err
+	}
+	if len(r.Singles) > 0 {
+		xys := make(plotter.XYs, len(r.Singles))
+		labels := make([]string, len(r.Singles))
+		for i, s := range r.Singles {
+			xys[i].X, xys[i].Y, labels[i] = s.Cost, s.Quality, s.Name
+		}
+		sc, err := plotter.NewScatter(xys)
+		if err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		sc.GlyphStyle.Color = color.RGBA{R: 200, A: 255}
+		sc.GlyphStyle.Shape = draw.CircleGlyph{}
+		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+		if err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		for i := range lb.TextStyle {
+			lb.TextStyle[i].Font.Size = vg.Points(7)
+		}
+		p.Add(sc, lb)
+		p.Legend.Add("single models", sc)
+	}
+	marks := []struct {
+		name string
+		pt   Point
+		c    color.Color
+		s    draw.GlyphDrawer
+	}{
+		{"oracle", Point{Cost: r.OracleCost, Quality: r.OracleQuality}, color.RGBA{G: 150, A: 255}, draw.PyramidGlyph{}},
+		{"random", Point{Cost: r.RandomCost, Quality: r.RandomQuality}, color.Black, draw.CrossGlyph{}},
+	}
+	for _, op := range r.OperatingPoints {
+		marks = append(marks, struct {
+			name string
+			pt   Point
+			c    color.Color
+			s    draw.GlyphDrawer
+		}{"op " + op.Name, Point{Cost: op.Cost, Quality: op.Quality}, color.RGBA{R: 230, G: 140, A: 255}, draw.SquareGlyph{}})
+	}
+	for _, m := range marks {
+		sc, err := plotter.NewScatter(plotter.XYs{{X: m.pt.Cost, Y: m.pt.Quality}})
+		if err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		sc.GlyphStyle.Color, sc.GlyphStyle.Shape, sc.GlyphStyle.Radius = m.c, m.s, vg.Points(4)
+		p.Add(sc)
+		p.Legend.Add(m.name, sc)
+	}
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Legend.YOffs = vg.Points(20)
+
+	w, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := w.WriteTo(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("plot: write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("plot: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	return nil
+}
+
+func addLine(p *plot.Plot, name string, pts []Point, c color.Color, dashes []vg.Length) error {
+	if len(pts) == 0 {
+		return nil
+	}
+	xys := make(plotter.XYs, len(pts))
+	for i, q := range pts {
+		xys[i].X, xys[i].Y = q.Cost, q.Quality
+	}
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", name, err)
+	}
+	l.Color, l.Dashes = c, dashes
+	p.Add(l)
+	p.Legend.Add(name, l)
+	return nil
+}

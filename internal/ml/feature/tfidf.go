@@ -1,0 +1,387 @@
+package feature
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on tf-idf parameters, checked on Fit and on Unmarshal.
+const (
+	DefaultDim  = 1 << 18
+	minDim      = 16
+	maxDim      = 1 << 24
+	maxWordGram = 5
+	maxCharGram = 8
+)
+
+// TFIDF is a hashed tf-idf featurizer over word and character n-grams.
+//
+// Text is lowercased and runs of whitespace collapse to one space. Words are
+// runs of letters and digits (any non-ASCII byte counts as a letter so UTF-8
+// stays whole); character n-grams run over the normalised bytes, spaces and
+// punctuation included, which catches code and formatting cues words miss.
+// Every n-gram is hashed (64-bit FNV-1a, finalised with a murmur3 mix, word
+// and character grams in separate seeds) into Dim buckets. The term weight is
+// sublinear, 1+ln(count), times the smoothed idf ln((1+N)/(1+df))+1 fitted on
+// the training texts; buckets seen in fewer than MinDF training texts (and all
+// buckets never seen in training) get weight 0, as an unseen term has no
+// column in a vocabulary-based vectorizer. The output is L2-normalised; a text
+// with no known n-gram gives the empty vector.
+//
+// Hashing needs no vocabulary in the bundle: only the document frequencies of
+// the buckets that occurred are stored.
+type TFIDF struct {
+	dim         int
+	wordMin     int
+	wordMax     int
+	charMin     int
+	charMax     int
+	minDF       int
+	nDocs       int
+	df          []uint32  // per bucket, as fitted
+	idf         []float32 // per bucket, 0 = dropped
+	scratchPool sync.Pool
+}
+
+func newTFIDF(cfg Config) (*TFIDF, error) {
+	t := &TFIDF{dim: cfg.Dim, minDF: cfg.MinDF}
+	if t.dim == 0 {
+		t.dim = DefaultDim
+	}
+	if t.minDF == 0 {
+		t.minDF = 1
+	}
+	w, c := cfg.WordNgrams, cfg.CharNgrams
+	if w == [2]int{} && c == [2]int{} {
+		w, c = [2]int{1, 2}, [2]int{3, 5}
+	}
+	t.wordMin, t.wordMax, t.charMin, t.charMax = w[0], w[1], c[0], c[1]
+	if err := t.checkParams(); err != nil {
+		return nil, err
+	}
+	t.init()
+	return t, nil
+}
+
+func (t *TFIDF) checkParams() error {
+	rangeOK := func(lo, hi, limit int) bool { return (lo == 0 && hi == 0) || (1 <= lo && lo <= hi && hi <= limit) }
+	switch {
+	case t.dim < minDim || t.dim > maxDim:
+		return fmt.Errorf("tfidf: dim %d outside [%d, %d]", t.dim, minDim, maxDim)
+	case !rangeOK(t.wordMin, t.wordMax, maxWordGram):
+		return fmt.Errorf("tfidf: word_ngrams [%d,%d] invalid (want 1 <= min <= max <= %d, or unset)", t.wordMin, t.wordMax, maxWordGram)
+	case !rangeOK(t.charMin, t.charMax, maxCharGram):
+		return fmt.Errorf("tfidf: char_ngrams [%d,%d] invalid (want 1 <= min <= max <= %d, or unset)", t.charMin, t.charMax, maxCharGram)
+	case t.wordMax == 0 && t.charMax == 0:
+		return errors.New("tfidf: neither word nor character n-grams enabled")
+	case t.minDF < 1:
+		return fmt.Errorf("tfidf: min_df %d < 1", t.minDF)
+	}
+	return nil
+}
+
+func (t *TFIDF) init() {
+	t.scratchPool.New = func() any {
+		return &scratch{
+			counts: make([]uint16, t.dim),
+			bits:   make([]uint64, (t.dim+63)/64),
+		}
+	}
+}
+
+func fitTFIDF(cfg Config, texts []string) (*TFIDF, error) {
+	t, err := newTFIDF(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(texts) == 0 {
+		return nil, errors.New("tfidf: no training texts")
+	}
+	if len(texts) > math.MaxUint32 {
+		return nil, errors.New("tfidf: too many training texts")
+	}
+	t.nDocs = len(texts)
+	t.df = make([]uint32, t.dim)
+	s := t.getScratch()
+	for _, text := range texts {
+		t.count(s, text)
+		for _, idx := range s.touched {
+			t.df[idx]++
+		}
+		t.reset(s)
+	}
+	t.scratchPool.Put(s)
+	t.computeIDF()
+	return t, nil
+}
+
+func (t *TFIDF) computeIDF() {
+	t.idf = make([]float32, t.dim)
+	n := float64(t.nDocs)
+	for i, d := range t.df {
+		if d >= uint32(t.minDF) {
+			t.idf[i] = float32(math.Log((1+n)/(1+float64(d))) + 1)
+		}
+	}
+}
+
+// scratch is the per-call working memory of Transform: a dense count array
+// and a bitset over the hash space, cleared after use through the touched
+// list so a call costs O(n-grams), not O(Dim).
+type scratch struct {
+	counts  []uint16
+	bits    []uint64
+	touched []uint32
+	norm    []byte
+	words   []uint64
+}
+
+func (t *TFIDF) getScratch() *scratch { return t.scratchPool.Get().(*scratch) }
+
+func (t *TFIDF) reset(s *scratch) {
+	for _, idx := range s.touched {
+		s.counts[idx] = 0
+		s.bits[idx>>6] = 0
+	}
+	s.touched = s.touched[:0]
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+	seedWord  = 0x9e3779b97f4a7c15
+	seedChar  = 0xc2b2ae3d27d4eb4f
+)
+
+func fmix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+func (t *TFIDF) add(s *scratch, h uint64) {
+	// Lemire's multiply-shift maps the top 32 hash bits onto [0, dim).
+	idx := uint32((h >> 32) * uint64(t.dim) >> 32)
+	if s.counts[idx] == 0 {
+		s.touched = append(s.touched, idx)
+		s.bits[idx>>6] |= 1 << (idx & 63)
+	}
+	if s.counts[idx] < math.MaxUint16 {
+		s.counts[idx]++
+	}
+}
+
+// normalise lowercases text and collapses whitespace into s.norm.
+func normalise(s *scratch, text string) {
+	b := s.norm[:0]
+	space := true // drop leading space
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+				if !space {
+					b = append(b, ' ')
+					space = true
+				}
+				continue
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+			space = false
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		i += size
+		if unicode.IsSpace(r) {
+			if !space {
+				b = append(b, ' ')
+				space = true
+			}
+			continue
+		}
+		b = utf8.AppendRune(b, unicode.ToLower(r))
+		space = false
+	}
+	if n := len(b); n > 0 && b[n-1] == ' ' {
+		b = b[:n-1]
+	}
+	s.norm = b
+}
+
+func isWordByte(c byte) bool {
+	return c >= utf8.RuneSelf || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9')
+}
+
+// count fills s with the n-gram counts of text.
+func (t *TFIDF) count(s *scratch, text string) {
+	normalise(s, text)
+	b := s.norm
+	if t.charMax > 0 {
+		for i := range b {
+			h := uint64(fnvOffset ^ seedChar)
+			for n := 1; n <= t.charMax && i+n <= len(b); n++ {
+				h = (h ^ uint64(b[i+n-1])) * fnvPrime
+				if n >= t.charMin {
+					t.add(s, fmix64(h^uint64(n)))
+				}
+			}
+		}
+	}
+	if t.wordMax > 0 {
+		w := s.words[:0]
+		for i := 0; i < len(b); {
+			if !isWordByte(b[i]) {
+				i++
+				continue
+			}
+			h := uint64(fnvOffset)
+			for ; i < len(b) && isWordByte(b[i]); i++ {
+				h = (h ^ uint64(b[i])) * fnvPrime
+			}
+			w = append(w, h)
+		}
+		s.words = w
+		for i := range w {
+			h := uint64(seedWord)
+			for n := 1; n <= t.wordMax && i+n <= len(w); n++ {
+				h = (h ^ w[i+n-1]) * fnvPrime
+				if n >= t.wordMin {
+					t.add(s, fmix64(h^uint64(n)<<56))
+				}
+			}
+		}
+	}
+}
+
+// sublinear[k] = 1 + ln(k), so the common small counts skip math.Log.
+var sublinear = func() (tab [64]float32) {
+	for k := 1; k < len(tab); k++ {
+		tab[k] = float32(1 + math.Log(float64(k)))
+	}
+	return tab
+}()
+
+// vector turns the counts in s into the normalised, index-sorted output.
+func (t *TFIDF) vector(s *scratch) Vector {
+	n := len(s.touched)
+	if n == 0 {
+		return Vector{}
+	}
+	// Sorted order: walk the bitset when it is small relative to the number
+	// of n-grams, otherwise sort the touched list.
+	idx := make([]uint32, 0, n)
+	if len(s.bits) <= 8*n {
+		for w, word := range s.bits {
+			for word != 0 {
+				b := bits.TrailingZeros64(word)
+				word &= word - 1
+				idx = append(idx, uint32(w*64+b))
+			}
+		}
+	} else {
+		idx = append(idx, s.touched...)
+		slices.Sort(idx)
+	}
+	val := make([]float32, len(idx))
+	var sum float64
+	k := 0
+	for _, i := range idx {
+		w := t.idf[i]
+		if w == 0 {
+			continue
+		}
+		c := s.counts[i]
+		var tf float32
+		if int(c) < len(sublinear) {
+			tf = sublinear[c]
+		} else {
+			tf = float32(1 + math.Log(float64(c)))
+		}
+		v := tf * w
+		idx[k], val[k] = i, v
+		sum += float64(v) * float64(v)
+		k++
+	}
+	if k == 0 {
+		return Vector{}
+	}
+	inv := float32(1 / math.Sqrt(sum))
+	for j := range val[:k] {
+		val[j] *= inv
+	}
+	return Vector{Idx: idx[:k:k], Val: val[:k:k]}
+}
+
+// Transform featurizes texts. It never fails for tf-idf except on a cancelled
+// context, checked between texts.
+func (t *TFIDF) Transform(ctx context.Context, texts []string) ([]Vector, error) {
+	out := make([]Vector, len(texts))
+	s := t.getScratch()
+	defer t.scratchPool.Put(s)
+	for i, text := range texts {
+		if i%256 == 255 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("tfidf transform: %w", err)
+			}
+		}
+		t.count(s, text)
+		out[i] = t.vector(s)
+		t.reset(s)
+	}
+	return out, nil
+}
+
+// TransformOne featurizes one text; the serving path uses it to avoid the
+// slice Transform returns.
+func (t *TFIDF) TransformOne(text string) Vector {
+	s := t.getScratch()
+	t.count(s, text)
+	v := t.vector(s)
+	t.reset(s)
+	t.scratchPool.Put(s)
+	return v
+}
+
+// Dim is the hash space size.
+func (t *TFIDF) Dim() int { return t.dim }
+
+// Kind is "tfidf".
+func (t *TFIDF) Kind() string { return KindTFIDF }
+
+// Spec describes the parameters for a bundle manifest.
+func (t *TFIDF) Spec() map[string]any {
+	nz := 0
+	for _, w := range t.idf {
+		if w != 0 {
+			nz++
+		}
+	}
+	return map[string]any{
+		"kind":            KindTFIDF,
+		"dim":             t.dim,
+		"word_ngrams":     []int{t.wordMin, t.wordMax},
+		"char_ngrams":     []int{t.charMin, t.charMax},
+		"min_df":          t.minDF,
+		"tf":              "sublinear 1+ln(count)",
+		"idf":             "ln((1+N)/(1+df))+1",
+		"norm":            "l2",
+		"hash":            "fnv1a64+fmix64",
+		"training_texts":  t.nDocs,
+		"active_features": nz,
+	}
+}
+
+var _ Featurizer = (*TFIDF)(nil)
