@@ -79,6 +79,12 @@ type Error struct {
 	// Body is the upstream's error body, when it sent one.
 	Body []byte
 	Err  error
+	// BadResponse marks an answer with a success status that was not what the
+	// protocol promised (wrong content type, invalid JSON, no events). Status
+	// keeps the upstream's status so the gateway can report it in a 502, and
+	// the failure counts as retryable: it is the deployment's fault, not the
+	// request's.
+	BadResponse bool
 }
 
 func (e *Error) Error() string {
@@ -97,7 +103,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // Retryable reports whether the same deployment may be tried again: rate
 // limits, server errors, timeouts and connection failures.
 func (e *Error) Retryable() bool {
-	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status >= 500
+	return e.Status == 0 || e.BadResponse || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status >= 500
 }
 
 // Fallbackable reports whether another deployment may answer instead. A 4xx

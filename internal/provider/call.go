@@ -1,0 +1,151 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// maxResponseBody bounds a non-streaming upstream answer held in memory.
+const maxResponseBody = 64 << 20
+
+// call is one upstream HTTP exchange: its context, and the timer that turns
+// Deployment.Timeout into a cancellation.
+//
+// A non-streaming call is bounded as a whole by the timeout. A stream is not:
+// a long, healthy generation can last minutes, so killing it at a fixed
+// deadline would cut off good answers. Instead the timeout bounds the time to
+// the response headers, and then each wait for the next piece of the stream
+// (an idle timeout). A stalled upstream is still noticed within one timeout,
+// and a client's disconnect still cancels the call at once through the parent
+// context.
+type call struct {
+	parent  context.Context
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer // nil when there is no timeout
+	timeout time.Duration
+	// streaming is set once the headers arrived; the timer then reports an
+	// idle stream instead of a slow first byte.
+	streaming atomic.Bool
+}
+
+func startCall(parent context.Context, timeout time.Duration) *call {
+	ctx, cancel := context.WithCancelCause(parent)
+	c := &call{parent: parent, ctx: ctx, cancel: cancel, timeout: timeout}
+	if timeout > 0 {
+		c.timer = time.AfterFunc(timeout, func() {
+			if c.streaming.Load() {
+				cancel(errIdleTimeout)
+			} else {
+				cancel(errTimeout)
+			}
+		})
+	}
+	return c
+}
+
+// idle marks the headers as received and stops the first-byte timer; from
+// then on arm and disarm bound each read.
+func (c *call) idle() {
+	c.streaming.Store(true)
+	c.disarm()
+}
+
+func (c *call) arm() {
+	if c.timer != nil {
+		c.timer.Reset(c.timeout)
+	}
+}
+
+func (c *call) disarm() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// end releases the call's context and timer.
+func (c *call) end() {
+	c.disarm()
+	c.cancel(context.Canceled)
+}
+
+// fail converts an error seen while talking to the upstream.
+func (c *call) fail(deployment string, err error) error {
+	return transportError(deployment, c.parent, c.ctx, err, c.timeout)
+}
+
+// post sends body to u with the given headers. The header map is copied
+// shallowly so http.Client (cookie jars, redirects) may change the request's
+// map without touching the provider's shared one.
+func (c *call) post(client *http.Client, u string, hdr http.Header, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build upstream request: %w", err)
+	}
+	h := make(http.Header, len(hdr))
+	for k, v := range hdr {
+		h[k] = v
+	}
+	req.Header = h
+	return client.Do(req)
+}
+
+// readBody reads a whole response body, sized by Content-Length when known.
+func readBody(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength > maxResponseBody {
+		return nil, fmt.Errorf("response of %d bytes is over the %d byte limit", resp.ContentLength, maxResponseBody)
+	}
+	if n := resp.ContentLength; n >= 0 {
+		// One spare byte lets the read after the body see io.EOF: net/http
+		// reuses a connection only when the body was read to its end.
+		buf := make([]byte, n+1)
+		if _, err := io.ReadFull(resp.Body, buf[:n]); err != nil {
+			return nil, err
+		}
+		_, _ = resp.Body.Read(buf[n:])
+		return buf[:n], nil
+	}
+	var b bytes.Buffer
+	n, err := b.ReadFrom(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > maxResponseBody {
+		return nil, fmt.Errorf("response is over the %d byte limit", maxResponseBody)
+	}
+	return b.Bytes(), nil
+}
+
+// drainAndClose reads what little may remain of a finished body so the
+// connection goes back to the pool, bounded in size; the caller's context
+// bounds it in time.
+func drainAndClose(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, 4<<10)
+	_ = body.Close()
+}
+
+// baseURL checks a deployment's base URL, using def when it is empty, and
+// returns it without a trailing slash.
+func baseURL(raw, def string) (string, error) {
+	if raw == "" {
+		raw = def
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("base_url %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("base_url %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("base_url %q: no host", raw)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}

@@ -1,0 +1,110 @@
+package provider
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// sseReader splits a text/event-stream body into events (WHATWG HTML, "server-
+// sent events", section 9.2.6). It keeps what a gateway needs: the data of each
+// event, byte-for-byte as sent, and its event name. Lines end in LF or CRLF; a
+// lone CR as line end is not supported, as no LLM upstream sends it. Lines may
+// be of any length: a line longer than the read buffer is assembled across
+// reads instead of failing the way a bufio.Scanner with a fixed limit would.
+type sseReader struct {
+	br   *bufio.Reader
+	long []byte // assembles a line longer than br's buffer
+	// Event is the name from the last event's "event:" field, "" for none.
+	event []byte
+}
+
+func newSSEReader(r io.Reader) *sseReader {
+	return &sseReader{br: bufio.NewReaderSize(r, 16<<10)}
+}
+
+// next returns the data of the next event, multi-line data joined with "\n" as
+// the spec says. Comments (": keep-alive"), id: and retry: fields and events
+// without data are skipped. At the end of the body it returns io.EOF; an event
+// cut off by the end of the body without its blank line is still returned, as
+// that is what an upstream meant that forgot the last newline. The returned
+// slice is a fresh copy owned by the caller.
+func (s *sseReader) next() (data []byte, err error) {
+	hasData := false
+	s.event = s.event[:0]
+	for {
+		line, err := s.readLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) && hasData && len(line) == 0 {
+				return data, nil
+			}
+			if !errors.Is(err, io.EOF) || len(line) == 0 {
+				return nil, err
+			}
+			// A last line without newline: process it, then report the event
+			// (if any) and EOF on the following call.
+		}
+		if len(line) == 0 {
+			if hasData {
+				return data, nil
+			}
+			s.event = s.event[:0]
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "data":
+			if hasData {
+				data = append(data, '\n')
+				data = append(data, value...)
+			} else {
+				data = append(make([]byte, 0, len(value)), value...)
+				hasData = true
+			}
+		case "event":
+			s.event = append(s.event[:0], value...)
+		}
+		if err != nil { // the unterminated last line
+			if hasData {
+				return data, nil
+			}
+			return nil, err
+		}
+	}
+}
+
+// readLine returns the next line without its LF or CRLF. The slice is valid
+// until the next call. At the end of the body it returns what remains with
+// io.EOF.
+func (s *sseReader) readLine() ([]byte, error) {
+	line, err := s.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		s.long = append(s.long[:0], line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = s.br.ReadSlice('\n')
+			s.long = append(s.long, line...)
+		}
+		line = s.long
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	n := len(line)
+	if n > 0 && line[n-1] == '\n' {
+		n--
+		if n > 0 && line[n-1] == '\r' {
+			n--
+		}
+	}
+	return line[:n], err
+}

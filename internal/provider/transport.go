@@ -1,0 +1,54 @@
+package provider
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Upstream transport settings. A gateway holds many concurrent calls to few
+// hosts, so the idle pool per host is far larger than net/http's default of 2,
+// which would otherwise close and re-dial a connection for most requests under
+// load. There is no overall client timeout: each call bounds itself through its
+// context (see Deployment.Timeout), because a long stream must not be cut off.
+const (
+	dialTimeout         = 10 * time.Second
+	dialKeepAlive       = 30 * time.Second
+	tlsHandshakeTimeout = 10 * time.Second
+	idleConnTimeout     = 90 * time.Second
+	maxIdleConns        = 1024
+	maxIdleConnsPerHost = 256
+)
+
+// NewTransport returns an http.Transport tuned for a gateway's upstream calls.
+func NewTransport() *http.Transport {
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: dialKeepAlive}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          maxIdleConns,
+		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+		IdleConnTimeout:       idleConnTimeout,
+		TLSHandshakeTimeout:   tlsHandshakeTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// defaultClient is shared by every provider built without Options.HTTPClient,
+// so all deployments at one host share one connection pool.
+var defaultClient = sync.OnceValue(func() *http.Client {
+	return &http.Client{Transport: NewTransport()}
+})
+
+// DefaultHTTPClient returns the shared upstream client used when
+// Options.HTTPClient is nil.
+func DefaultHTTPClient() *http.Client { return defaultClient() }
+
+func (o Options) client() *http.Client {
+	if o.HTTPClient != nil {
+		return o.HTTPClient
+	}
+	return defaultClient()
+}
