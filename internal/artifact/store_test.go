@@ -238,4 +238,3 @@ func keysOf(list []ObjectInfo) string {
 	}
 	return strings.Join(keys, ",")
 }
-
