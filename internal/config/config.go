@@ -247,7 +247,7 @@ func Parse(raw []byte) (*Config, error) {
 	if err := DecodeStrict(expanded, &cfg); err != nil {
 		return nil, err
 	}
-	cfg.setDefaults()
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

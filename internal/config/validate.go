@@ -15,7 +15,8 @@ const (
 	DefaultMaxRetries = 2
 )
 
-func (c *Config) setDefaults() {
+// SetDefaults fills unset fields with their defaults; it is idempotent.
+func (c *Config) SetDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}

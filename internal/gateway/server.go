@@ -1,0 +1,162 @@
+// Package gateway is Switchyard's HTTP server: the OpenAI-compatible API,
+// authentication, limits, retries and fallbacks across deployments, health,
+// metrics and the per-request trace.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/switchyard-ai/switchyard/internal/config"
+	"github.com/switchyard-ai/switchyard/internal/provider"
+	"github.com/switchyard-ai/switchyard/internal/telemetry"
+)
+
+// Options are the gateway's configuration and dependencies.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Registerer and Gatherer back /metrics; nil uses a fresh registry.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Tracer creates the request spans; nil disables tracing (request ids
+	// are still trace ids).
+	Tracer trace.Tracer
+	// HTTPClient is the upstream client shared by providers.
+	HTTPClient *http.Client
+	// Version is reported by /health/live.
+	Version string
+	// ShutdownDelay keeps serving after readiness turns false, so load
+	// balancers stop sending traffic before the listener closes.
+	ShutdownDelay time.Duration
+}
+
+// Server is a running gateway.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	metrics  *telemetry.Metrics
+	gatherer prometheus.Gatherer
+	tracer   trace.Tracer
+	state    atomic.Pointer[snapshot]
+	apiKeys  *keyring
+	admin    *keyring
+	ready    atomic.Bool
+	started  time.Time
+	handler  http.Handler
+	maxBody  int64
+	anon     bool
+}
+
+// New builds a gateway from a validated config. It fails, naming the
+// deployment or route, when a provider kind or strategy is unknown or invalid.
+func New(opts Options) (*Server, error) {
+	if opts.Config == nil {
+		return nil, errors.New("gateway: no config")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		opts.Registerer, opts.Gatherer = reg, reg
+	}
+	if opts.Gatherer == nil {
+		opts.Gatherer = prometheus.DefaultGatherer
+	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("switchyard")
+	}
+	cfg := opts.Config
+	deps, err := buildDeployments(cfg, provider.Options{HTTPClient: opts.HTTPClient})
+	if err != nil {
+		return nil, err
+	}
+	snap, err := buildSnapshot(cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		metrics:  telemetry.NewMetrics(opts.Registerer),
+		gatherer: opts.Gatherer,
+		tracer:   opts.Tracer,
+		apiKeys:  newKeyring(cfg.Auth.APIKeys),
+		admin:    newKeyring(cfg.Auth.AdminKeys),
+		started:  time.Now(),
+		maxBody:  cfg.Limits.MaxBodyBytes,
+		anon:     cfg.Auth.AllowAnonymous && len(cfg.Auth.APIKeys) == 0,
+	}
+	s.state.Store(snap)
+	s.handler = s.routes()
+	s.ready.Store(true)
+	return s, nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/chat/completions", s.api(s.handleChat))
+	mux.Handle("POST /v1/embeddings", s.api(s.handleEmbeddings))
+	mux.Handle("GET /v1/models", s.api(s.handleModels))
+	mux.Handle("/v1/", s.api(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errf(http.StatusNotFound, "invalid_request_error", "unknown_url", "", "unknown endpoint %s %s", r.Method, r.URL.Path))
+	}))
+	mux.HandleFunc("GET /health/live", s.handleLive)
+	mux.HandleFunc("GET /health/ready", s.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("/admin/", s.adminOnly(s.adminRoutes()))
+	return mux
+}
+
+// Handler returns the gateway's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Ready reports whether the gateway accepts traffic.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Serve serves on ln until ctx is cancelled, then shuts down gracefully:
+// readiness turns false, new connections are refused after ShutdownDelay, and
+// in-flight requests and streams finish within the configured timeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	s.log.Info("shutting down: readiness false, draining in-flight requests",
+		"delay", s.opts.ShutdownDelay, "timeout", s.opts.Config.Limits.ShutdownTimeout.D())
+	if d := s.opts.ShutdownDelay; d > 0 {
+		time.Sleep(d)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.Config.Limits.ShutdownTimeout.D())
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	s.log.Info("shut down cleanly")
+	return nil
+}
