@@ -139,7 +139,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, span, rt, rec, out, start, false)
 		return
 	}
-	u, estimated := usageOf(resp.Usage, req, func() int { return provider.EstimateTokens(gjson.GetBytes(resp.Body, "choices.0.message.content").String()) })
+	u, estimated := usageOf(resp.Usage, req, func() int {
+		return provider.EstimateTokens(gjson.GetBytes(resp.Body, "choices.0.message.content").String())
+	})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(resp.Body)

@@ -72,4 +72,3 @@ func firstHealthy(cands []routing.Candidate) int {
 	}
 	return 0
 }
-
