@@ -1,7 +1,11 @@
 // Package synthetic generates routing data whose right answer is known, for
-// the learners' tests and the latency benchmarks: prompts about topic A are
-// answered well only by candidate "x-large", prompts about topic B only by
-// "y-small", which is also the cheaper one.
+// the learners' tests and the latency benchmarks.
+//
+// Vectors: rows about topic A are answered well only by candidate "x-large",
+// rows about topic B only by "y-small". Prompts: "x-large" is a dear
+// generalist good on both topics, "y-small" a cheap specialist good only on
+// topic B, so a cost-aware router should send B to y-small and A to x-large,
+// while the best single model (x-large) sets a quality bar of 1.
 package synthetic
 
 import (
@@ -112,7 +116,7 @@ func Prompts(n, words int, seed uint64) Data {
 		}
 		d.Prompts = append(d.Prompts, b.String())
 		d.Topic = append(d.Topic, topic)
-		d.Q = append(d.Q, quality(topic))
+		d.Q = append(d.Q, []float64{1, float64(topic)})
 	}
 	return d
 }
