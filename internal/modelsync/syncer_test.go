@@ -259,8 +259,10 @@ func TestFailures(t *testing.T) {
 		wantDL  int // downloads counted by the source
 	}{
 		{
-			name:    "source error",
-			src:     func(c string) *fileSource { return &fileSource{countDir: c, during: func(context.Context) error { return boom }} },
+			name: "source error",
+			src: func(c string) *fileSource {
+				return &fileSource{countDir: c, during: func(context.Context) error { return boom }}
+			},
 			wantErr: "store unavailable", wantDL: 1,
 		},
 		{
