@@ -213,14 +213,14 @@ func (c *Client) GetOrCreateExperiment(ctx context.Context, name string) (string
 }
 
 type runInfoJSON struct {
-	RunID          string `json:"run_id"`
-	ExperimentID   string `json:"experiment_id"`
-	RunName        string `json:"run_name"`
-	Status         string `json:"status"`
+	RunID          string    `json:"run_id"`
+	ExperimentID   string    `json:"experiment_id"`
+	RunName        string    `json:"run_name"`
+	Status         string    `json:"status"`
 	StartTime      flexInt64 `json:"start_time"`
 	EndTime        flexInt64 `json:"end_time"`
-	ArtifactURI    string `json:"artifact_uri"`
-	LifecycleStage string `json:"lifecycle_stage"`
+	ArtifactURI    string    `json:"artifact_uri"`
+	LifecycleStage string    `json:"lifecycle_stage"`
 }
 
 func (ri runInfoJSON) run() Run {

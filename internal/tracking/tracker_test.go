@@ -1,0 +1,161 @@
+package tracking
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/internal/artifact"
+	"github.com/switchyard-ai/switchyard/internal/tracking/mlflowtest"
+)
+
+// runView is what a test can see of a run in either backend.
+type runView struct {
+	params, tags map[string]string
+	metrics      int
+	status       string
+	ended        bool
+}
+
+type trackerCase struct {
+	name    string
+	tracker Tracker
+	view    func(t *testing.T, runID string) runView
+}
+
+func trackers(t *testing.T) []trackerCase {
+	srv := mlflowtest.New(t)
+	c, err := NewClient(Config{TrackingURI: srv.URL, InitialBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := artifact.OpenFileStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStoreTracker(store)
+	return []trackerCase{
+		{"mlflow", &MLflowTracker{Client: c}, func(t *testing.T, id string) runView {
+			r, ok := srv.RunByID(id)
+			if !ok {
+				t.Fatalf("run %s not on the server", id)
+			}
+			return runView{r.Params, r.Tags, len(r.Metrics), r.Status, r.EndTime > 0}
+		}},
+		{"store", st, func(t *testing.T, id string) runView {
+			r, err := st.ReadRun(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return runView{r.Params, r.Tags, len(r.Metrics), string(r.Run.Status), !r.Run.End.IsZero()}
+		}},
+	}
+}
+
+// TestTrackerContract runs what the pipeline does against both trackers.
+func TestTrackerContract(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range trackers(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := tc.tracker
+			run, err := tr.StartRun(ctx, RunSpec{Experiment: "router-support", Name: "nightly", Tags: map[string]string{"trigger": "cron"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.ID == "" || run.Status != StatusRunning || run.Start.IsZero() {
+				t.Fatalf("run = %+v", run)
+			}
+			again, err := tr.StartRun(ctx, RunSpec{Experiment: "router-support"})
+			if err != nil || again.ExperimentID != run.ExperimentID || again.ID == run.ID {
+				t.Fatalf("second run = %+v %v (first %+v)", again, err, run)
+			}
+			if err := tr.LogParams(ctx, run.ID, map[string]string{"kind": "knn", "k": "15"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.LogParams(ctx, run.ID, map[string]string{"k": "15"}); err != nil {
+				t.Fatalf("re-logging a param with the same value: %v", err)
+			}
+			if err := tr.LogParams(ctx, run.ID, map[string]string{"k": "16"}); !errors.Is(err, ErrInvalidParameter) {
+				t.Fatalf("changing a param = %v, want ErrInvalidParameter", err)
+			}
+			ms := []Metric{{Key: "accuracy", Value: 0.81, Step: 0}, {Key: "accuracy", Value: 0.84, Step: 1}, {Key: "cost_usd", Value: 0.0012}}
+			if err := tr.LogMetrics(ctx, run.ID, ms); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.SetTags(ctx, run.ID, map[string]string{"gate": "passed"}); err != nil {
+				t.Fatal(err)
+			}
+			uri := "s3://models/switchyard/models/support/versions/7/"
+			if err := RecordBundleURI(ctx, tr, run.ID, uri); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.EndRun(ctx, run.ID, StatusFinished); err != nil {
+				t.Fatal(err)
+			}
+			v := tc.view(t, run.ID)
+			if v.params["kind"] != "knn" || v.params["k"] != "15" || v.params[TagBundleURI] != uri ||
+				v.tags["trigger"] != "cron" || v.tags["gate"] != "passed" || v.tags[TagBundleURI] != uri ||
+				v.metrics != 3 || v.status != "FINISHED" || !v.ended {
+				t.Fatalf("recorded run = %+v", v)
+			}
+			if err := tr.LogParams(ctx, "0000000000000000000000000000dead", map[string]string{"a": "b"}); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("log to a missing run = %v, want ErrNotFound", err)
+			}
+
+			mv1, err := tr.RegisterModelVersion(ctx, "support", uri, run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mv2, err := tr.RegisterModelVersion(ctx, "support", uri+"v8", again.ID)
+			if err != nil {
+				t.Fatalf("second version (registered model exists): %v", err)
+			}
+			if mv1.Version != "1" || mv2.Version != "2" || mv1.Source != uri || mv1.RunID != run.ID {
+				t.Fatalf("versions = %+v %+v", mv1, mv2)
+			}
+			if _, err := tr.VersionByAlias(ctx, "support", "champion"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("unset alias = %v, want ErrNotFound", err)
+			}
+			if err := tr.SetAlias(ctx, "support", "champion", "1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.SetAlias(ctx, "support", "challenger", "2"); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.SetAlias(ctx, "support", "champion", "2"); err != nil {
+				t.Fatal(err)
+			}
+			got, err := tr.VersionByAlias(ctx, "support", "champion")
+			if err != nil || got.Version != "2" || got.Source != uri+"v8" || len(got.Aliases) != 2 {
+				t.Fatalf("champion = %+v %v", got, err)
+			}
+			for _, bad := range []struct{ alias, version string }{{"latest", "1"}, {"v3", "1"}, {"champion", "9"}} {
+				if err := tr.SetAlias(ctx, "support", bad.alias, bad.version); err == nil {
+					t.Fatalf("SetAlias(%q, %q) accepted", bad.alias, bad.version)
+				}
+			}
+			if err := tr.LogMetrics(ctx, run.ID, []Metric{{Key: "loss", Value: nan()}}); !errors.Is(err, ErrInvalidParameter) {
+				t.Fatalf("NaN metric = %v, want ErrInvalidParameter", err)
+			}
+		})
+	}
+}
+
+func nan() float64 { zero := 0.0; return zero / zero }
+
+func TestNewPicksBackend(t *testing.T) {
+	store, _ := artifact.OpenFileStore(t.TempDir(), nil)
+	repo := artifact.NewRepo(store, artifact.RepoOptions{})
+	tr, err := New(Config{}, repo)
+	if _, ok := tr.(*StoreTracker); err != nil || !ok {
+		t.Fatalf("no tracking URI: %T %v, want *StoreTracker", tr, err)
+	}
+	tr, err = New(Config{TrackingURI: "http://127.0.0.1:5000"}, repo)
+	if _, ok := tr.(*MLflowTracker); err != nil || !ok {
+		t.Fatalf("tracking URI set: %T %v, want *MLflowTracker", tr, err)
+	}
+	if _, err := New(Config{}, nil); err == nil {
+		t.Fatal("no URI and no store accepted")
+	}
+}
