@@ -413,3 +413,43 @@ func TestBadInput(t *testing.T) {
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error { return sleep(ctx, d) }
+
+// TestRedisDownFromTheStart: with no lock backend at all, Ensure retries for
+// LockUnreachableWait, then downloads without the lock; once Redis is back,
+// the next version goes through the lock again.
+func TestRedisDownFromTheStart(t *testing.T) {
+	srv := testsvc.StartRedis(t)
+	srv.Stop()
+	cache, counts := t.TempDir(), t.TempDir()
+	const budget = 300 * time.Millisecond
+	r := newReplica(t, replicaOpts{addr: srv.Addr, cacheDir: cache, src: &fileSource{countDir: counts},
+		tune: func(c *Config) { c.LockUnreachableWait = budget }})
+	start := time.Now()
+	dir, err := r.s.Ensure(t.Context(), "router", "v7")
+	if err != nil {
+		t.Fatalf("Ensure with redis down: %v", err)
+	}
+	if waited := time.Since(start); waited < budget {
+		t.Errorf("downloaded without the lock after %s, before the %s budget", waited, budget)
+	}
+	if err := verifyManifest(t.Context(), "router", "v7", dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := metric(t, "switchyard_modelsync_unlocked_downloads_total", "", "", r.reg); got != 1 {
+		t.Errorf("unlocked_downloads_total = %v, want 1", got)
+	}
+	if got := metric(t, "switchyard_modelsync_lock_unreachable_total", "", "", r.reg); got < 2 {
+		t.Errorf("lock_unreachable_total = %v, want retries (at least 2)", got)
+	}
+
+	srv.Start()
+	if _, err := r.s.Ensure(t.Context(), "router", "v8"); err != nil {
+		t.Fatalf("Ensure after redis came back: %v", err)
+	}
+	if got := metric(t, "switchyard_lock_acquisitions_total", "", "", r.reg); got != 1 {
+		t.Errorf("lock acquisitions after redis came back = %v, want 1", got)
+	}
+	if got := metric(t, "switchyard_modelsync_unlocked_downloads_total", "", "", r.reg); got != 1 {
+		t.Errorf("unlocked_downloads_total = %v after redis came back, want still 1", got)
+	}
+}
