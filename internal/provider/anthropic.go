@@ -152,6 +152,7 @@ func (p *anthropicProvider) ChatStream(ctx context.Context, req *Request) (Strea
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer c.end()
 		defer drainAndClose(resp.Body)
+		c.arm() // bound the read of the error body too
 		return nil, statusError(p.name, resp, anthropicReason)
 	}
 	if mt := mediaType(resp.Header); mt != "text/event-stream" {

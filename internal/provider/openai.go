@@ -164,6 +164,7 @@ func (p *openAIProvider) ChatStream(ctx context.Context, req *Request) (Stream, 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer c.end()
 		defer drainAndClose(resp.Body)
+		c.arm() // bound the read of the error body too
 		return nil, statusError(p.name, resp, openAIReason)
 	}
 	if mt := mediaType(resp.Header); mt != "text/event-stream" {

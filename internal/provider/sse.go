@@ -21,7 +21,7 @@ type sseReader struct {
 }
 
 func newSSEReader(r io.Reader) *sseReader {
-	return &sseReader{br: bufio.NewReaderSize(r, 16<<10)}
+	return &sseReader{br: bufio.NewReaderSize(r, 8<<10)}
 }
 
 // next returns the data of the next event, multi-line data joined with "\n" as
