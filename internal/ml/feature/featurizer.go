@@ -32,9 +32,11 @@ type Config struct {
 	Kind string `yaml:"kind" json:"kind"` // "tfidf" or "embeddings"
 
 	// TF-IDF.
-	Dim        int    `yaml:"dim,omitempty" json:"dim,omitempty"`                 // hash space, default 1<<18
-	WordNgrams [2]int `yaml:"word_ngrams,omitempty" json:"word_ngrams,omitempty"` // [min,max], default [1,2]; [0,0] with char n-grams set = none
-	CharNgrams [2]int `yaml:"char_ngrams,omitempty" json:"char_ngrams,omitempty"` // [min,max], default [3,5]; [-1,-1] = none
+	Dim int `yaml:"dim,omitempty" json:"dim,omitempty"` // hash space, default 1<<18
+	// N-gram ranges [min,max]. Both unset: words [1,2] and no character
+	// n-grams. If only one is set, the other kind is off.
+	WordNgrams [2]int `yaml:"word_ngrams,omitempty" json:"word_ngrams,omitempty"`
+	CharNgrams [2]int `yaml:"char_ngrams,omitempty" json:"char_ngrams,omitempty"` // e.g. [3,5]
 	MinDF      int    `yaml:"min_df,omitempty" json:"min_df,omitempty"`           // drop buckets seen in fewer training texts, default 1
 
 	// Embeddings.

@@ -58,9 +58,13 @@ func newTFIDF(cfg Config) (*TFIDF, error) {
 	if t.minDF == 0 {
 		t.minDF = 1
 	}
+	// Both unset: word unigrams and bigrams, the scikit-learn reference's
+	// setting and the one that meets the serving-path budget; character
+	// n-grams are opt-in (they cost about four times as much per prompt,
+	// see bench/notes/ml-data.md).
 	w, c := cfg.WordNgrams, cfg.CharNgrams
 	if w == [2]int{} && c == [2]int{} {
-		w, c = [2]int{1, 2}, [2]int{3, 5}
+		w = [2]int{1, 2}
 	}
 	t.wordMin, t.wordMax, t.charMin, t.charMax = w[0], w[1], c[0], c[1]
 	if err := t.checkParams(); err != nil {

@@ -58,7 +58,7 @@ func unmarshalTFIDF(b []byte) (*TFIDF, error) {
 	if v := le.Uint16(b[4:]); v != tfidfVersion {
 		return nil, fmt.Errorf("tfidf: unknown format version %d (this build reads %d)", v, tfidfVersion)
 	}
-	n := le.Uint32(b[26:])
+	n := le.Uint32(b[22:])
 	if want := uint64(tfidfHeader) + 8*uint64(n) + 4; uint64(len(b)) != want {
 		return nil, fmt.Errorf("tfidf: %d bytes for %d buckets, want %d (truncated or padded)", len(b), n, want)
 	}
