@@ -107,7 +107,7 @@ func (p *simProvider) plan(cr *openai.ChatRequest, seq uint64) *simPlan {
 	answer := rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, ph))
 
 	pl := &simPlan{
-		id:       fmt.Sprintf("chatcmpl-sim-%016x", ph^seq*0xff51afd7ed558ccd),
+		id:       fmt.Sprintf("chatcmpl-sim-%016x", ph^seq*0xff51afd7ed558ccd^hashString(p.name)^seed),
 		topic:    SimTopic(text),
 		perToken: msDuration(p.prof.PerTokenMS),
 		finish:   "stop",
