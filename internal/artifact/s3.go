@@ -157,7 +157,9 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, opts PutOpti
 	if err != nil {
 		err = mapS3Err(err)
 		if opts.IfMatch != "" && errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("%w: object does not exist (If-Match %s): %w", ErrConflict, opts.IfMatch, err)
+			// Report the lost race only: the key was deleted after its
+			// ETag was read, which the caller handles like any conflict.
+			err = fmt.Errorf("%w: object does not exist (If-Match %s): %v", ErrConflict, opts.IfMatch, err)
 		}
 		return ObjectInfo{}, fmt.Errorf("s3 put %q: %w", key, err)
 	}

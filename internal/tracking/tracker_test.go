@@ -159,3 +159,31 @@ func TestNewPicksBackend(t *testing.T) {
 		t.Fatal("no URI and no store accepted")
 	}
 }
+
+// TestStoreTrackerConcurrentWriters logs from several goroutines to one run:
+// the If-Match read-modify-write must keep every write.
+func TestStoreTrackerConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	store, _ := artifact.OpenFileStore(t.TempDir(), nil)
+	st := NewStoreTracker(store)
+	run, err := st.StartRun(ctx, RunSpec{Experiment: "e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 6
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			errs <- st.LogMetrics(ctx, run.ID, []Metric{{Key: "m", Value: float64(w), Step: int64(w)}})
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := st.ReadRun(ctx, run.ID)
+	if err != nil || len(rec.Metrics) != writers {
+		t.Fatalf("%d metrics kept of %d (%v)", len(rec.Metrics), writers, err)
+	}
+}
