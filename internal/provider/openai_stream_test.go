@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -259,5 +260,37 @@ func TestOpenAIStreamReusesConnections(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("%d connections for 10 sequential calls, want 1", n)
+	}
+}
+
+// TestOpenAIStreamConnectionReset checks that an upstream dying mid-stream
+// surfaces as a Status 0 *Error with the cause, not as a clean end.
+func TestOpenAIStreamConnectionReset(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		// A chunked response cut off after one event, without its final
+		// zero-length chunk.
+		ev := "data: {\"choices\":[]}\n\n"
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(ev), ev)
+		buf.Flush()
+		if tc, ok := conn.(*net.TCPConn); ok {
+			tc.SetLinger(0) // close with RST
+		}
+		conn.Close()
+	}))
+	defer srv.Close()
+	p := newOpenAITest(t, srv.URL, 5*time.Second)
+	chunks, err := drain(p.ChatStream(context.Background(), chatRequest(t, chatBody)))
+	if len(chunks) != 1 {
+		t.Errorf("got %d chunks before the reset, want 1", len(chunks))
+	}
+	pe, ok := AsError(err)
+	if !ok || pe.Status != 0 || pe.Err == nil || !pe.Retryable() {
+		t.Fatalf("error %v, want a Status 0 *Error with its cause", err)
 	}
 }
