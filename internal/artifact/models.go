@@ -444,6 +444,10 @@ type Current struct {
 	Who    string    `json:"who"`
 	When   time.Time `json:"when"`
 	Reason string    `json:"reason,omitempty"`
+	// ManifestVersionID is the S3 VersionId of the manifest that was
+	// deployed, when the bucket keeps versions: it pins the exact object
+	// even if the key were ever overwritten behind the store's back.
+	ManifestVersionID string `json:"manifest_version_id,omitempty"`
 }
 
 // ReadCurrent returns a model's CURRENT pointer and its ETag, for a later
@@ -491,6 +495,7 @@ func (r *Repo) SetCurrent(ctx context.Context, name string, cur Current, ifMatch
 	if cur.When.IsZero() {
 		cur.When = r.now().UTC()
 	}
+	cur.ManifestVersionID = minfo.VersionID
 	b, err := json.Marshal(cur)
 	if err != nil {
 		return "", fmt.Errorf("set CURRENT of %s: %w", name, err)

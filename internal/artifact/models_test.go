@@ -318,6 +318,9 @@ func TestCurrentConcurrentDeploys(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if b.versioned && cur.ManifestVersionID == "" {
+					t.Fatalf("round %d: CURRENT records no manifest VersionId: %+v", round, cur)
+				}
 				if cur.Who != winners[0] || curETag != winnerETag || cur.SHA256 == "" || cur.When.IsZero() {
 					t.Fatalf("round %d: CURRENT = %+v (etag %s), winner %s (etag %s)", round, cur, curETag, winners[0], winnerETag)
 				}
