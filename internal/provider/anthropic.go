@@ -145,8 +145,9 @@ func (p *anthropicProvider) ChatStream(ctx context.Context, req *Request) (Strea
 	c := startCall(ctx, p.timeout)
 	resp, err := c.post(p.client, p.url, p.sseHdr, body)
 	if err != nil {
+		err = c.fail(p.name, err)
 		c.end()
-		return nil, c.fail(p.name, err)
+		return nil, err
 	}
 	c.idle()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
