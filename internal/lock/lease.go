@@ -211,6 +211,12 @@ func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
 	if ttl < minTTL {
 		return fmt.Errorf("extend lock %q: ttl %s is below the minimum %s", l.key, ttl, minTTL)
 	}
+	l.mu.Lock()
+	released := l.released
+	l.mu.Unlock()
+	if released {
+		return fmt.Errorf("extend lock %q: released: %w", l.key, ErrNotHeld)
+	}
 	asked := time.Now()
 	ok, err := l.e.b.extend(ctx, l.key, l.owner, ttl)
 	if err != nil {

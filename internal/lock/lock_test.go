@@ -106,6 +106,9 @@ func TestLockers(t *testing.T) {
 			if err := held[0].Release(ctx); err != nil {
 				t.Fatalf("second release: %v, want nil", err)
 			}
+			if err := held[0].Extend(ctx, time.Second); !errors.Is(err, ErrNotHeld) {
+				t.Fatalf("Extend after Release: err %v, want ErrNotHeld", err)
+			}
 			ls, err := l.TryAcquire(ctx, "k", time.Second)
 			if err != nil {
 				t.Fatalf("TryAcquire after release: %v", err)

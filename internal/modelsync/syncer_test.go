@@ -164,8 +164,20 @@ func TestRedisStoppedWhileWaiting(t *testing.T) {
 	holder := newReplica(t, replicaOpts{addr: srv.Addr, cacheDir: cache, src: holderSrc, tune: tune})
 	const waiters = 5
 	rs := []*replica{holder}
+	// The waiters' downloads all start before any of them may finish, so none
+	// can find another's unlocked copy and skip its own: the count is exact.
+	waiterSrc := &fileSource{countDir: counts, during: func(ctx context.Context) error {
+		for {
+			if es, err := os.ReadDir(counts); err != nil || len(es) >= 1+waiters {
+				return err
+			}
+			if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}}
 	for range waiters {
-		rs = append(rs, newReplica(t, replicaOpts{addr: srv.Addr, cacheDir: cache, src: &fileSource{countDir: counts}, tune: tune}))
+		rs = append(rs, newReplica(t, replicaOpts{addr: srv.Addr, cacheDir: cache, src: waiterSrc, tune: tune}))
 	}
 
 	dirs := make([]string, len(rs))
