@@ -60,6 +60,7 @@ func (e *engine) Acquire(ctx context.Context, key string, opts Options) (Lease, 
 	backoff := opts.BackoffMin
 	contended := false
 	for {
+		attempt := time.Now() // the lease's expiry counts from before the call that took it
 		token, ok, err := e.b.tryAcquire(ctx, key, owner, opts.TTL)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -70,7 +71,7 @@ func (e *engine) Acquire(ctx context.Context, key string, opts Options) (Lease, 
 		if ok {
 			e.m.acquisitions.Inc()
 			e.m.wait.Observe(time.Since(start).Seconds())
-			return e.newLease(ctx, key, owner, token, opts.TTL, start), nil
+			return e.newLease(ctx, key, owner, token, opts.TTL, attempt), nil
 		}
 		if !contended {
 			contended = true

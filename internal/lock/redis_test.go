@@ -93,3 +93,41 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 	_ = ls.Release(t.Context())
 }
+
+// TestLeaseExpiryCountsFromAcquisition: a lease taken after a long wait must
+// not be judged expired by the wait's length. With Redis gone right after
+// the acquisition, Lost may close only once a whole TTL has passed without
+// renewal, not at the first failed renewal.
+func TestLeaseExpiryCountsFromAcquisition(t *testing.T) {
+	srv := testsvc.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	l, err := NewRedis(RedisConfig{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 1500 * time.Millisecond
+	first, err := l.TryAcquire(t.Context(), "k", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(2 * ttl)
+		_ = first.Release(context.Background())
+	}()
+	ls, err := l.Acquire(t.Context(), "k", Options{TTL: ttl, Wait: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := time.Now()
+	srv.Stop()
+	select {
+	case <-ls.Lost():
+		t.Logf("lost %s after acquisition", time.Since(got))
+		if d := time.Since(got); d < 2*ttl/3 {
+			t.Fatalf("lease reported lost %s after it was taken, before its ttl %s could have run out", d, ttl)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("lease not reported lost with redis down")
+	}
+}
