@@ -231,6 +231,14 @@ func isWordByte(c byte) bool {
 
 // count fills s with the n-gram counts of text.
 func (t *TFIDF) count(s *scratch, text string) {
+	// Word n-grams alone over ASCII text (the default, on the serving path)
+	// need no normalised copy: wordTab lowercases and classifies each byte
+	// exactly as normalise and isWordByte would.
+	if t.charMax == 0 && isASCII(text) {
+		s.words = appendWordHashes(s.words[:0], text)
+		t.addWordGrams(s)
+		return
+	}
 	normalise(s, text)
 	b := s.norm
 	if t.charMax > 0 {
@@ -258,16 +266,64 @@ func (t *TFIDF) count(s *scratch, text string) {
 			w = append(w, h)
 		}
 		s.words = w
-		for i := range w {
-			h := uint64(seedWord)
-			for n := 1; n <= t.wordMax && i+n <= len(w); n++ {
-				h = (h ^ w[i+n-1]) * fnvPrime
-				if n >= t.wordMin {
-					t.add(s, fmix64(h^uint64(n)<<56))
-				}
+		t.addWordGrams(s)
+	}
+}
+
+func (t *TFIDF) addWordGrams(s *scratch) {
+	w := s.words
+	for i := range w {
+		h := uint64(seedWord)
+		for n := 1; n <= t.wordMax && i+n <= len(w); n++ {
+			h = (h ^ w[i+n-1]) * fnvPrime
+			if n >= t.wordMin {
+				t.add(s, fmix64(h^uint64(n)<<56))
 			}
 		}
 	}
+}
+
+// wordTab maps an ASCII byte to its lowercase form if it is a word byte
+// (letter or digit), else to 0.
+var wordTab = func() (tab [128]byte) {
+	for c := byte('0'); c <= '9'; c++ {
+		tab[c] = c
+	}
+	for c := byte('a'); c <= 'z'; c++ {
+		tab[c], tab[c-'a'+'A'] = c, c
+	}
+	return tab
+}()
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// appendWordHashes appends the FNV-1a hash of each lowercased word of the
+// ASCII text.
+func appendWordHashes(w []uint64, text string) []uint64 {
+	h, in := uint64(fnvOffset), false
+	for i := 0; i < len(text); i++ {
+		c := wordTab[text[i]&0x7f]
+		if c == 0 {
+			if in {
+				w = append(w, h)
+				h, in = fnvOffset, false
+			}
+			continue
+		}
+		h = (h ^ uint64(c)) * fnvPrime
+		in = true
+	}
+	if in {
+		w = append(w, h)
+	}
+	return w
 }
 
 // sublinear[k] = 1 + ln(k), so the common small counts skip math.Log.

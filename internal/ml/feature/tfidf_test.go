@@ -313,3 +313,27 @@ func TestTFIDFConcurrentTransform(t *testing.T) {
 		}
 	}
 }
+
+// The ASCII fast path for word n-grams must agree with the general path
+// (normalise + isWordByte), which non-ASCII text and character n-grams take.
+func TestWordFastPathMatchesGeneralPath(t *testing.T) {
+	f := fitTest(t, Config{Kind: KindTFIDF, Dim: 1 << 12, WordNgrams: [2]int{1, 3}})
+	for _, text := range append(corpus, "  MiXeD\tCase\n\nwords, 42 times!! ", "", "...", "x") {
+		fast := f.getScratch()
+		f.count(fast, text)
+		slow := f.getScratch()
+		normalise(slow, text)
+		var w []uint64
+		for _, word := range strings.FieldsFunc(string(slow.norm), func(r rune) bool { return r < 128 && !isWordByte(byte(r)) }) {
+			h := uint64(fnvOffset)
+			for i := 0; i < len(word); i++ {
+				h = (h ^ uint64(word[i])) * fnvPrime
+			}
+			w = append(w, h)
+		}
+		if !reflect.DeepEqual(fast.words, w) && !(len(fast.words) == 0 && len(w) == 0) {
+			t.Fatalf("%q: fast path words %v, general %v", text, fast.words, w)
+		}
+		f.reset(fast)
+	}
+}
