@@ -1,0 +1,430 @@
+// Command gatewaybench measures the latency Switchyard adds in front of a fast
+// OpenAI-compatible upstream, against a bare httputil.ReverseProxy as the
+// floor, at fixed request rates (open loop).
+//
+// It starts three processes from its own binary and the switchyard binary:
+// a mock upstream, a bare reverse proxy and the gateway (routing, tracing and
+// metrics on), pinned with taskset: the upstream and the load generator on
+// one core, the proxy or gateway under test on the other. For each rate it
+// sends the same load directly to the upstream, through the proxy and
+// through the gateway, and reports p50/p99 latency, the latency added over
+// direct, throughput, errors, and the server's CPU per request and RSS.
+//
+//	go run ./bench/gatewaybench -rates 500,1000,2000,3000 -duration 10s
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "mock":
+			runMock(os.Args[2])
+			return
+		case "proxy":
+			runProxy(os.Args[2], os.Args[3])
+			return
+		}
+	}
+	var (
+		rates       = flag.String("rates", "500,1000,2000,3000", "request rates (requests/s) for plain requests")
+		streamRates = flag.String("stream-rates", "1000", "request rates for streaming requests")
+		duration    = flag.Duration("duration", 10*time.Second, "measuring time per target and rate")
+		warmup      = flag.Duration("warmup", 2*time.Second, "warm-up time per target and rate, not measured")
+		bin         = flag.String("switchyard", "", "switchyard binary (built from ./cmd/switchyard when empty)")
+		tracing     = flag.String("tracing", "file", "gateway tracing: file (JSON lines, the embedded default) or none")
+		out         = flag.String("out", "bench/out/gateway.json", "JSON results")
+		serverCPU   = flag.String("server-cpu", "1", "core for the proxy/gateway under test")
+		clientCPU   = flag.String("client-cpu", "0", "core for the upstream and the load generator")
+	)
+	flag.Parse()
+	if err := run(*rates, *streamRates, *duration, *warmup, *bin, *tracing, *out, *serverCPU, *clientCPU); err != nil {
+		log.Fatal(err)
+	}
+}
+
+type phase struct {
+	Target       string  `json:"target"`
+	Stream       bool    `json:"stream"`
+	Rate         int     `json:"rate"`
+	Sent         int     `json:"sent"`
+	Errors       int     `json:"errors"`
+	Throughput   float64 `json:"throughput_rps"`
+	P50MS        float64 `json:"p50_ms"`
+	P99MS        float64 `json:"p99_ms"`
+	TTFBP50MS    float64 `json:"ttfb_p50_ms,omitempty"`
+	TTFBP99MS    float64 `json:"ttfb_p99_ms,omitempty"`
+	CPUPerReqUS  float64 `json:"server_cpu_us_per_request,omitempty"`
+	RSSMB        float64 `json:"server_rss_mb,omitempty"`
+	AddedP50MS   float64 `json:"added_p50_ms"`
+	AddedP99MS   float64 `json:"added_p99_ms"`
+	AddedTTFBP50 float64 `json:"added_ttfb_p50_ms,omitempty"`
+}
+
+func run(rates, streamRates string, dur, warm time.Duration, bin, tracing, out, serverCPU, clientCPU string) error {
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("linux only (taskset, /proc)")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return fmt.Errorf("taskset not found (util-linux): %w", err)
+	}
+	_ = exec.Command("taskset", "-cp", clientCPU, strconv.Itoa(os.Getpid())).Run()
+	work, err := os.MkdirTemp("", "gatewaybench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if bin == "" {
+		bin = filepath.Join(work, "switchyard")
+		log.Printf("building switchyard")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/switchyard")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build switchyard: %w", err)
+		}
+	}
+	self, _ := os.Executable()
+	upAddr, proxyAddr, gwAddr := freeAddr(), freeAddr(), freeAddr()
+	mock, err := start(clientCPU, self, "mock", upAddr)
+	if err != nil {
+		return err
+	}
+	defer stop(mock)
+	proxy, err := start(serverCPU, self, "proxy", proxyAddr, "http://"+upAddr)
+	if err != nil {
+		return err
+	}
+	defer stop(proxy)
+	cfgPath := filepath.Join(work, "gateway.yaml")
+	traceLine := "trace_file: " + filepath.Join(work, "traces.jsonl")
+	if tracing == "none" {
+		traceLine = "sample_ratio: 1"
+	}
+	cfg := fmt.Sprintf(`listen: %s
+auth:
+  api_keys: [{id: bench, key: sk-bench}]
+telemetry:
+  %s
+  log_level: error
+deployments:
+  - {name: up-a, provider: openai, base_url: "http://%s/v1", model: mock-a, api_key: k, price: {input_per_mtok: 1, output_per_mtok: 2}}
+  - {name: up-b, provider: openai, base_url: "http://%s/v1", model: mock-b, api_key: k, price: {input_per_mtok: 1, output_per_mtok: 2}}
+routes:
+  - name: bench
+    candidates: [up-a, up-b]
+    strategy: {kind: weighted, params: {weights: {up-a: 1, up-b: 1}}}
+`, gwAddr, traceLine, upAddr, upAddr)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	gw, err := start(serverCPU, bin, "serve", "--config", cfgPath)
+	if err != nil {
+		return err
+	}
+	defer stop(gw)
+	for _, a := range []string{upAddr, proxyAddr, gwAddr} {
+		if err := waitUp(a); err != nil {
+			return err
+		}
+	}
+	targets := []struct {
+		name string
+		base string
+		pid  int
+	}{
+		{"direct", "http://" + upAddr, 0},
+		{"bare_proxy", "http://" + proxyAddr, proxy.Process.Pid},
+		{"switchyard", "http://" + gwAddr, gw.Process.Pid},
+	}
+	var results []phase
+	for _, stream := range []bool{false, true} {
+		list := rates
+		if stream {
+			list = streamRates
+		}
+		for _, rs := range strings.Split(list, ",") {
+			if rs == "" {
+				continue
+			}
+			rate, err := strconv.Atoi(strings.TrimSpace(rs))
+			if err != nil {
+				return fmt.Errorf("rate %q: %w", rs, err)
+			}
+			var direct phase
+			for _, tg := range targets {
+				_ = load(tg.base, rate, warm, stream, 0)
+				p := load(tg.base, rate, dur, stream, tg.pid)
+				p.Target, p.Stream, p.Rate = tg.name, stream, rate
+				if tg.name == "direct" {
+					direct = p
+				} else {
+					p.AddedP50MS = p.P50MS - direct.P50MS
+					p.AddedP99MS = p.P99MS - direct.P99MS
+					if stream {
+						p.AddedTTFBP50 = p.TTFBP50MS - direct.TTFBP50MS
+					}
+				}
+				log.Printf("%-10s stream=%-5v rate=%-5d sent=%d err=%d thr=%.0f p50=%.3fms p99=%.3fms ttfb50=%.3fms added50=%.3f added99=%.3f cpu/req=%.1fus rss=%.1fMB",
+					p.Target, stream, rate, p.Sent, p.Errors, p.Throughput, p.P50MS, p.P99MS, p.TTFBP50MS, p.AddedP50MS, p.AddedP99MS, p.CPUPerReqUS, p.RSSMB)
+				results = append(results, p)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(map[string]any{"machine": machine(), "duration_s": dur.Seconds(), "tracing": tracing, "results": results}, "", "  ")
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return err
+	}
+	printTable(results)
+	return nil
+}
+
+func printTable(results []phase) {
+	fmt.Println("| mode | rate | target | errors | throughput | p50 ms | p99 ms | added p50 ms | added p99 ms | TTFB p50 ms | added TTFB p50 ms | CPU us/req | RSS MB |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, p := range results {
+		mode := "plain"
+		if p.Stream {
+			mode = "stream"
+		}
+		fmt.Printf("| %s | %d | %s | %d | %.0f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f |\n",
+			mode, p.Rate, p.Target, p.Errors, p.Throughput, p.P50MS, p.P99MS, p.AddedP50MS, p.AddedP99MS, p.TTFBP50MS, p.AddedTTFBP50, p.CPUPerReqUS, p.RSSMB)
+	}
+}
+
+var client = &http.Client{Transport: &http.Transport{
+	MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute, DisableCompression: true,
+	DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+}, Timeout: 10 * time.Second}
+
+var (
+	plainBody  = []byte(`{"model":"bench","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the benefits of connection pooling in two sentences."}],"max_tokens":64}`)
+	streamBody = []byte(`{"model":"bench","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the benefits of connection pooling in two sentences."}],"max_tokens":64}`)
+)
+
+// load sends requests at a fixed rate (open loop) for d and measures them.
+func load(base string, rate int, d time.Duration, stream bool, pid int) phase {
+	n := int(float64(rate) * d.Seconds())
+	lat := make([]float64, n)
+	ttfb := make([]float64, n)
+	ok := make([]bool, n)
+	interval := time.Second / time.Duration(rate)
+	cpu0 := procCPU(pid)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		if w := time.Until(at); w > 0 {
+			time.Sleep(w)
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			body := plainBody
+			if stream {
+				body = streamBody
+			}
+			t0 := time.Now()
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/v1/chat/completions", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer sk-bench")
+			resp, err := client.Do(req)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			buf := make([]byte, 4096)
+			first := true
+			for {
+				m, err := resp.Body.Read(buf)
+				if m > 0 && first {
+					ttfb[i] = time.Since(t0).Seconds() * 1000
+					first = false
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return
+				}
+			}
+			lat[i] = time.Since(t0).Seconds() * 1000
+			ok[i] = resp.StatusCode == 200
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu1 := procCPU(pid)
+	var l, tf []float64
+	errs := 0
+	for i := range lat {
+		if !ok[i] {
+			errs++
+			continue
+		}
+		l = append(l, lat[i])
+		tf = append(tf, ttfb[i])
+	}
+	p := phase{Sent: n, Errors: errs, Throughput: float64(len(l)) / elapsed.Seconds(), P50MS: pct(l, 50), P99MS: pct(l, 99)}
+	if stream {
+		p.TTFBP50MS, p.TTFBP99MS = pct(tf, 50), pct(tf, 99)
+	}
+	if pid > 0 {
+		p.CPUPerReqUS = (cpu1 - cpu0) / float64(n) * 1e6
+		p.RSSMB = procRSS(pid)
+	}
+	return p
+}
+
+func pct(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return s[i]
+}
+
+// procCPU is the process's user+system CPU seconds.
+func procCPU(pid int) float64 {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func procRSS(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func machine() string {
+	out, _ := exec.Command("sh", "-c", "nproc; lscpu | grep 'Model name'; go version").Output()
+	return strings.TrimSpace(string(out))
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func start(cpu, bin string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command("taskset", append([]string{"-c", cpu, bin}, args...)...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	return cmd, nil
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+	}
+}
+
+func waitUp(addr string) error {
+	for i := 0; i < 200; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not come up", addr)
+}
+
+// The mock upstream answers at once with canned bytes.
+var (
+	mockChat = []byte(`{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"mock","choices":[{"index":0,"message":{"role":"assistant","content":"Pooling reuses established connections, avoiding handshake latency. It also bounds resource use under load."},"finish_reason":"stop"}],"usage":{"prompt_tokens":28,"completion_tokens":21,"total_tokens":49}}`)
+	mockChunk = `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"mock","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}` + "\n\n"
+	mockUsage = `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"mock","choices":[],"usage":{"prompt_tokens":28,"completion_tokens":8,"total_tokens":36}}` + "\n\n"
+)
+
+func runMock(addr string) {
+	words := []string{"Pooling", " reuses", " connections", ",", " avoiding", " handshakes", ".", ""}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"stream":true`)) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			f := w.(http.Flusher)
+			for _, wd := range words {
+				fmt.Fprintf(w, mockChunk, wd)
+				f.Flush()
+			}
+			if bytes.Contains(body, []byte(`"include_usage":true`)) {
+				fmt.Fprint(w, mockUsage)
+			}
+			fmt.Fprint(w, "data: [DONE]\n\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(mockChat)
+	})
+	log.Fatal(http.ListenAndServe(addr, h))
+}
+
+// runProxy is the floor: a bare reverse proxy, as little as a proxy can do.
+func runProxy(addr, upstream string) {
+	u, _ := url.Parse(upstream)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	rp.Transport = &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	})
+	log.Fatal(http.ListenAndServe(addr, h))
+}
