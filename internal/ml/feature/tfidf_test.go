@@ -268,6 +268,8 @@ func BenchmarkTFIDFTransformOne(b *testing.B) {
 		{"default_words1-2_2^18", Config{Kind: KindTFIDF}},
 		{"words1-2_chars3-5_2^18", Config{Kind: KindTFIDF, WordNgrams: [2]int{1, 2}, CharNgrams: [2]int{3, 5}}},
 		{"words1-2_chars3-5_2^20", Config{Kind: KindTFIDF, Dim: 1 << 20, WordNgrams: [2]int{1, 2}, CharNgrams: [2]int{3, 5}}},
+		{"words1-2_chars3-5_2^16", Config{Kind: KindTFIDF, Dim: 1 << 16, WordNgrams: [2]int{1, 2}, CharNgrams: [2]int{3, 5}}},
+		{"words1-3_2^20", Config{Kind: KindTFIDF, Dim: 1 << 20, WordNgrams: [2]int{1, 3}}},
 	} {
 		b.Run(cfg.name, func(b *testing.B) {
 			f := fitTest(b, cfg.cfg)
