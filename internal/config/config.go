@@ -30,6 +30,7 @@ type Config struct {
 	Strategies []StrategyInstance `yaml:"strategies"`
 	// Experiments split a route's traffic between strategy instances.
 	Experiments []Experiment `yaml:"experiments"`
+	Feedback    Feedback     `yaml:"feedback"`
 	// Extra holds sections owned by parts that are configured elsewhere
 	// (models, pipeline). They are decoded strictly by their owners.
 	Models   yaml.Node `yaml:"models"`
@@ -90,6 +91,18 @@ type Telemetry struct {
 	LogFormat   string   `yaml:"log_format"` // text or json
 	// PromptCapture is off, features or text.
 	PromptCapture string `yaml:"prompt_capture"`
+}
+
+// Feedback declares the metrics clients may post to /v1/feedback.
+type Feedback struct {
+	Metrics []FeedbackMetric `yaml:"metrics"`
+}
+
+// FeedbackMetric is one named feedback signal and its allowed range.
+type FeedbackMetric struct {
+	Name string  `yaml:"name"`
+	Min  float64 `yaml:"min"`
+	Max  float64 `yaml:"max"`
 }
 
 // Deployment is one upstream model at one provider.

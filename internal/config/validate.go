@@ -48,6 +48,9 @@ func (c *Config) SetDefaults() {
 			d.Cooldown.CooldownTime = Duration(30 * time.Second)
 		}
 	}
+	if len(c.Feedback.Metrics) == 0 {
+		c.Feedback.Metrics = []FeedbackMetric{{Name: "quality", Min: 0, Max: 1}}
+	}
 	for i := range c.Auth.APIKeys {
 		if c.Auth.APIKeys[i].ID == "" {
 			c.Auth.APIKeys[i].ID = fmt.Sprintf("key-%d", i)
@@ -121,6 +124,16 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Auth.APIKeys) == 0 && !c.Auth.AllowAnonymous {
 		errs = append(errs, errors.New("auth: no api_keys; set allow_anonymous: true to serve without client keys"))
+	}
+	seenMetric := map[string]bool{}
+	for i, m := range c.Feedback.Metrics {
+		if m.Name == "" || seenMetric[m.Name] {
+			errs = append(errs, fmt.Errorf("feedback.metrics[%d]: name is empty or repeated", i))
+		}
+		seenMetric[m.Name] = true
+		if m.Max < m.Min {
+			errs = append(errs, fmt.Errorf("feedback metric %q: max %g is below min %g", m.Name, m.Max, m.Min))
+		}
 	}
 	switch c.Telemetry.PromptCapture {
 	case "off", "features", "text":

@@ -26,8 +26,12 @@ func keyID(ctx context.Context) string {
 // x-request-id, then client authentication.
 func (s *Server) api(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := telemetry.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := s.tracer.Start(ctx, r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer),
+		// Every request starts a new trace, so its id (the request id) is
+		// unique even when a caller sends the same traceparent twice; the
+		// caller's span is linked instead of being the parent.
+		caller := telemetry.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := s.tracer.Start(r.Context(), r.Method+" "+r.URL.Path, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithLinks(trace.LinkFromContext(caller)),
 			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
 		defer span.End()
 		sw := &statusWriter{ResponseWriter: w}

@@ -57,6 +57,8 @@ type Server struct {
 	handler  http.Handler
 	maxBody  int64
 	anon     bool
+
+	feedbackMetrics map[string]config.FeedbackMetric
 }
 
 // New builds a gateway from a validated config. It fails, naming the
@@ -99,6 +101,10 @@ func New(opts Options) (*Server, error) {
 		maxBody:  cfg.Limits.MaxBodyBytes,
 		anon:     cfg.Auth.AllowAnonymous && len(cfg.Auth.APIKeys) == 0,
 	}
+	s.feedbackMetrics = map[string]config.FeedbackMetric{}
+	for _, m := range cfg.Feedback.Metrics {
+		s.feedbackMetrics[m.Name] = m
+	}
 	s.state.Store(snap)
 	s.handler = s.routes()
 	s.ready.Store(true)
@@ -110,6 +116,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v1/chat/completions", s.api(s.handleChat))
 	mux.Handle("POST /v1/embeddings", s.api(s.handleEmbeddings))
 	mux.Handle("GET /v1/models", s.api(s.handleModels))
+	mux.Handle("POST /v1/feedback", s.api(s.handleFeedback))
 	mux.Handle("/v1/", s.api(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusNotFound, "invalid_request_error", "unknown_url", "", "unknown endpoint %s %s", r.Method, r.URL.Path))
 	}))

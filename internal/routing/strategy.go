@@ -5,6 +5,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"sort"
@@ -99,6 +100,18 @@ type Spec struct {
 	Params map[string]any
 	// Candidates are the deployments of the route(s) it serves, when known.
 	Candidates []string
+	// Env is what the host offers factories (the model registry for learned
+	// kinds); a factory finds what it needs by type assertion, as Caddy's
+	// modules find their apps. It may be nil.
+	Env *Env
+}
+
+// Env carries host services to strategy factories.
+type Env struct {
+	// Models is the host's model registry (a *modelmgr.Registry in the
+	// gateway); learned kinds assert the interface they need.
+	Models any
+	Logger *slog.Logger
 }
 
 // Factory builds a strategy from a spec, validating the params.

@@ -21,6 +21,8 @@ type Metrics struct {
 	UsageEstimated   *prometheus.CounterVec   // route, deployment
 	InFlight         *prometheus.GaugeVec     // route
 	Cooldowns        *prometheus.CounterVec   // deployment
+	Feedback         *prometheus.CounterVec   // metric
+	FeedbackValue    *prometheus.HistogramVec // metric
 }
 
 // latencyBuckets span sub-millisecond gateway work to multi-minute streams.
@@ -65,10 +67,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Cooldowns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchyard_deployment_cooldowns_total", Help: "Times a deployment was put in cooldown after repeated failures.",
 		}, []string{"deployment"}),
+		Feedback: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_feedback_total", Help: "Feedback posts accepted, by metric.",
+		}, []string{"metric"}),
+		FeedbackValue: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchyard_feedback_value", Help: "Feedback values, by metric.", Buckets: prometheus.LinearBuckets(0, 0.1, 11),
+		}, []string{"metric"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Requests, m.RequestDuration, m.UpstreamDuration, m.TimeToFirstByte, m.Tokens,
-			m.CostUSD, m.Errors, m.Fallbacks, m.Retries, m.UsageEstimated, m.InFlight, m.Cooldowns)
+			m.CostUSD, m.Errors, m.Fallbacks, m.Retries, m.UsageEstimated, m.InFlight, m.Cooldowns, m.Feedback, m.FeedbackValue)
 	}
 	return m
 }
