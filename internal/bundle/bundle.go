@@ -66,10 +66,10 @@ type Featurizer struct {
 // Candidate is one model the router chooses among, with its list prices in
 // USD per million tokens (zero when unknown) and how its cost is predicted.
 type Candidate struct {
-	Name        string  `json:"name"`
-	InputPrice  float64 `json:"input_price_per_mtok,omitempty"`
-	OutputPrice float64 `json:"output_price_per_mtok,omitempty"`
-	CostTarget  string  `json:"cost_target,omitempty"` // "tokens" or "cost"
+	Name        string  `json:"name" yaml:"name"`
+	InputPrice  float64 `json:"input_price_per_mtok,omitempty" yaml:"input_price_per_mtok"`
+	OutputPrice float64 `json:"output_price_per_mtok,omitempty" yaml:"output_price_per_mtok"`
+	CostTarget  string  `json:"cost_target,omitempty" yaml:"cost_target"` // "tokens" or "cost"
 }
 
 // DataSummary records what the router was trained on.

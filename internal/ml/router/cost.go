@@ -31,8 +31,9 @@ type costModel struct {
 	targets []string  // per candidate: TargetTokens or TargetCost
 	mean    []float64 // per candidate target mean (standardisation)
 	std     []float64
+	dim     int
 	cols    []uint32
-	colOf   map[uint32]int32
+	colOf   []int32 // feature -> column, -1 unused (built, not stored)
 	w       []float32 // (len(cols)+2) x nCand: features, log-length, bias
 }
 
@@ -46,8 +47,8 @@ func (c *costModel) predict(x feature.Vector, chars int, out []float64) {
 		out[j] = float64(c.w[(n+1)*nc+j]) + float64(c.w[n*nc+j])*lenFeature(chars)
 	}
 	for k, f := range x.Idx {
-		if col, ok := c.colOf[f]; ok {
-			base := int(col) * nc
+		if int(f) < len(c.colOf) && c.colOf[f] >= 0 {
+			base := int(c.colOf[f]) * nc
 			v := float64(x.Val[k])
 			for j := 0; j < nc; j++ {
 				out[j] += v * float64(c.w[base+j])
@@ -63,9 +64,9 @@ func lenFeature(chars int) float64 { return math.Log1p(float64(chars)) / 8 }
 
 // fitCost trains the model. t is rows x candidates of raw log targets (NaN
 // missing), chars the prompt lengths, w row weights (nil = 1).
-func fitCost(ctx context.Context, targets []string, x []feature.Vector, chars []int, t [][]float64, w []float64, seed int64) (*costModel, error) {
+func fitCost(ctx context.Context, targets []string, dim int, x []feature.Vector, chars []int, t [][]float64, w []float64, seed int64) (*costModel, error) {
 	nc := len(targets)
-	c := &costModel{targets: targets, mean: make([]float64, nc), std: make([]float64, nc)}
+	c := &costModel{targets: targets, dim: dim, mean: make([]float64, nc), std: make([]float64, nc)}
 	seen := map[uint32]bool{}
 	for _, r := range x {
 		for _, f := range r.Idx {
@@ -77,6 +78,14 @@ func fitCost(ctx context.Context, targets []string, x []feature.Vector, chars []
 	}
 	slices.Sort(c.cols)
 	c.index()
+	// Resolve each row's features to columns once.
+	xcol := make([][]int32, len(x))
+	for i, r := range x {
+		xcol[i] = make([]int32, len(r.Idx))
+		for k, f := range r.Idx {
+			xcol[i][k] = c.colOf[f]
+		}
+	}
 	for j := 0; j < nc; j++ {
 		var s, s2, n float64
 		for i := range t {
@@ -100,7 +109,7 @@ func fitCost(ctx context.Context, targets []string, x []feature.Vector, chars []
 	ve := make([]float32, len(c.w))
 	grad := make([]float32, len(c.w))
 	const (
-		epochs = 15
+		epochs = 8
 		batch  = 32
 		lr     = 0.01
 		l2     = 1e-4
@@ -148,8 +157,8 @@ func fitCost(ctx context.Context, targets []string, x []feature.Vector, chars []
 						grad[r*nc+j] += float32(v * pred[j])
 					}
 				}
-				for k, f := range x[i].Idx {
-					addRow(int(c.colOf[f]), float64(x[i].Val[k]))
+				for k, col := range xcol[i] {
+					addRow(int(col), float64(x[i].Val[k]))
 				}
 				addRow(n, lenFeature(chars[i]))
 				addRow(n+1, 1)
@@ -170,13 +179,17 @@ func fitCost(ctx context.Context, targets []string, x []feature.Vector, chars []
 }
 
 func (c *costModel) index() {
-	c.colOf = make(map[uint32]int32, len(c.cols))
+	c.colOf = make([]int32, c.dim)
+	for i := range c.colOf {
+		c.colOf[i] = -1
+	}
 	for i, f := range c.cols {
 		c.colOf[f] = int32(i)
 	}
 }
 
 func (c *costModel) marshal(e *bundle.Enc) {
+	e.Int(c.dim)
 	e.Int(len(c.targets))
 	for _, t := range c.targets {
 		e.String(t)
@@ -188,8 +201,9 @@ func (c *costModel) marshal(e *bundle.Enc) {
 }
 
 func unmarshalCost(d *bundle.Dec) (*costModel, error) {
+	dim := d.Int(1, 1<<26, "cost dim")
 	nc := d.Int(1, 1<<16, "cost candidates")
-	c := &costModel{}
+	c := &costModel{dim: dim}
 	for i := 0; i < nc && d.Err == nil; i++ {
 		c.targets = append(c.targets, d.String())
 	}
@@ -209,7 +223,7 @@ func unmarshalCost(d *bundle.Dec) (*costModel, error) {
 		return nil, fmt.Errorf("decode cost model: %w: sizes do not match %d candidates", bundle.ErrCorrupt, nc)
 	}
 	for i, f := range c.cols {
-		if i > 0 && f <= c.cols[i-1] {
+		if int(f) >= dim || (i > 0 && f <= c.cols[i-1]) {
 			return nil, fmt.Errorf("decode cost model: %w: columns not ascending", bundle.ErrCorrupt)
 		}
 	}

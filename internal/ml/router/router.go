@@ -231,3 +231,10 @@ func (r *Router) costsFromRaw(chars int, raw, out []float64) {
 // estimateTokens mirrors dataset.EstimateTokens for a prompt of chars bytes,
 // without needing the string.
 func estimateTokens(chars int) int { return (chars + 3) / 4 }
+
+// WithManifest returns a copy of r carrying m, for the fields training fills
+// in after the fact (data summary, metrics, labels). The candidates, cost
+// scale and operating points must fit the parts r was built with.
+func (r *Router) WithManifest(m bundle.Manifest) (*Router, error) {
+	return newRouter(m, r.feat, r.quality, r.cost)
+}

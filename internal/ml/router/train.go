@@ -147,7 +147,7 @@ func Train(ctx context.Context, cfg TrainConfig, rows []dataset.Row) (*Router, S
 		return nil, sum, err
 	}
 	progress("train cost model", 3)
-	cm, err := fitCost(ctx, targets, fx, fch, ft, fw, cfg.Seed)
+	cm, err := fitCost(ctx, targets, feat.Dim(), fx, fch, ft, fw, cfg.Seed)
 	if err != nil {
 		return nil, sum, fmt.Errorf("train: %w", err)
 	}
@@ -182,7 +182,7 @@ func Train(ctx context.Context, cfg TrainConfig, rows []dataset.Row) (*Router, S
 			return nil, sum, err
 		}
 		progress("refit cost model", 6)
-		if cm, err = fitCost(ctx, targets, xs, chars, tgt, w, cfg.Seed); err != nil {
+		if cm, err = fitCost(ctx, targets, feat.Dim(), xs, chars, tgt, w, cfg.Seed); err != nil {
 			return nil, sum, fmt.Errorf("train: %w", err)
 		}
 	}
