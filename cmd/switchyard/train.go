@@ -198,5 +198,3 @@ func printSummary(w io.Writer, on string, r eval.Report) {
 		}
 	}
 }
-
-

@@ -33,7 +33,7 @@ type costModel struct {
 	std     []float64
 	dim     int
 	cols    []uint32
-	colOf   []int32 // feature -> column, -1 unused (built, not stored)
+	colOf   []int32   // feature -> column, -1 unused (built, not stored)
 	w       []float32 // (len(cols)+2) x nCand: features, log-length, bias
 }
 
