@@ -83,9 +83,11 @@ func (f *fallback) Decide(_ context.Context, _ *Request, cands []Candidate) (Dec
 		}
 	}
 	order := []int{pick}
-	for _, i := range idx {
-		if i != pick {
-			order = append(order, i)
+	for _, healthy := range []bool{true, false} {
+		for _, i := range idx {
+			if i != pick && cands[i].Healthy == healthy {
+				order = append(order, i)
+			}
 		}
 	}
 	return Decision{Order: order, Scores: NaNScores(len(cands)), Propensity: 1, Reason: "first healthy in fallback order"}, nil

@@ -57,6 +57,13 @@ type Decision struct {
 	Reason     string
 	// ModelVersion is the learned model's version, empty for heuristics.
 	ModelVersion string
+	// Experiment, Arm and Bucket are set when an experiment assigned the
+	// request (Bucket is -1 once the experiment is stopped); ArmStrategy is
+	// the arm's strategy instance.
+	Experiment  string
+	Arm         string
+	Bucket      int
+	ArmStrategy Info
 }
 
 // Pick returns the chosen candidate index.
