@@ -31,13 +31,32 @@ type Config struct {
 	// Experiments split a route's traffic between strategy instances.
 	Experiments []Experiment `yaml:"experiments"`
 	Feedback    Feedback     `yaml:"feedback"`
-	// Extra holds sections owned by parts that are configured elsewhere
-	// (models, pipeline). They are decoded strictly by their owners.
-	Models   yaml.Node `yaml:"models"`
+	// Models configures the model manager that serves learned routers.
+	Models Models `yaml:"models"`
+	// Pipeline is owned by the pipeline, which decodes it strictly.
 	Pipeline yaml.Node `yaml:"pipeline"`
 
 	// Path is the file the config was read from; set by Load.
 	Path string `yaml:"-"`
+}
+
+// Models configures the model manager (internal/modelmgr): where versioned
+// router models live and how replicas learn of a deploy. Empty Store means
+// no model manager, and learned strategy kinds are refused.
+type Models struct {
+	// Store is the artifact store: file:///dir or s3://bucket/prefix.
+	Store string `yaml:"store"`
+	// CacheDir holds verified downloads; default <user cache dir>/switchyard/models.
+	CacheDir string `yaml:"cache_dir"`
+	// PollInterval is how often CURRENT is checked (default 10s).
+	PollInterval Duration `yaml:"poll_interval"`
+	// RedisURL (redis://host:port/db) enables deploy notices and the
+	// cluster-wide download lock.
+	RedisURL string `yaml:"redis_url"`
+	// NotifyChannel is the pub/sub channel of deploy notices (default switchyard:models).
+	NotifyChannel string `yaml:"notify_channel"`
+	// MaxDecisionLatency rejects a version whose median canary decision is slower (default 50ms).
+	MaxDecisionLatency Duration `yaml:"max_decision_latency"`
 }
 
 // Auth holds client and admin keys. Keys may be given inline (usually as
@@ -202,11 +221,27 @@ type StrategyInstance struct {
 
 // Experiment is a traffic split between strategy instances.
 type Experiment struct {
-	ID        string          `yaml:"id"`
-	StickyKey string          `yaml:"sticky_key"` // user, api_key, header:NAME
-	Arms      []ExperimentArm `yaml:"arms"`
-	Adaptive  map[string]any  `yaml:"adaptive"`
-	Guardrail map[string]any  `yaml:"guardrail"`
+	ID        string               `yaml:"id"`
+	StickyKey string               `yaml:"sticky_key"` // user, api_key, header:NAME
+	Arms      []ExperimentArm      `yaml:"arms"`
+	Adaptive  *ExperimentAdaptive  `yaml:"adaptive"`
+	Guardrail *ExperimentGuardrail `yaml:"guardrail"`
+}
+
+// ExperimentAdaptive turns on Thompson sampling over a feedback metric.
+type ExperimentAdaptive struct {
+	Metric   string  `yaml:"metric"`
+	MinShare float64 `yaml:"min_share"`
+	Every    int     `yaml:"every"`
+}
+
+// ExperimentGuardrail drains an arm that errs too often or scores too low.
+type ExperimentGuardrail struct {
+	Window       int     `yaml:"window"`
+	MinSamples   int     `yaml:"min_samples"`
+	MaxErrorRate float64 `yaml:"max_error_rate"`
+	Metric       string  `yaml:"metric"`
+	MinFeedback  float64 `yaml:"min_feedback"`
 }
 
 // ExperimentArm is one strategy instance and its weight.

@@ -10,6 +10,7 @@ import (
 func (s *Server) adminRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/routes", s.handleAdminRoutes)
+	s.registerStrategyAdmin(mux)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusNotFound, "invalid_request_error", "unknown_url", "", "unknown admin endpoint %s %s", r.Method, r.URL.Path))
 	})

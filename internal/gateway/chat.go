@@ -124,6 +124,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		attribute.String("switchyard.route", rt.name),
 	)
 	rec := &telemetry.DecisionRecord{Route: rt.name, Strategy: rt.strategy.Info(), Decision: dec, Candidates: cands, DecideDuration: time.Since(start)}
+	if dec.Experiment != "" {
+		rec.Strategy, rec.Experiment, rec.Arm, rec.Bucket = dec.ArmStrategy, dec.Experiment, dec.Arm, dec.Bucket
+	}
 	if req.Stream {
 		s.serveStream(w, r, rt, req, preq, dec, rec, start)
 		return
@@ -233,6 +236,7 @@ func (s *Server) account(span trace.Span, rt *route, d *deployment, rec *telemet
 		attribute.Int("switchyard.fallbacks", rec.Outcome.Fallbacks),
 	)
 	rec.AddTo(span)
+	s.recordArm(span.SpanContext().TraceID().String(), rec, code >= 500)
 }
 
 // fail answers a request no deployment could serve and records why.
@@ -259,6 +263,7 @@ func (s *Server) fail(w http.ResponseWriter, span trace.Span, rt *route, rec *te
 	rec.Outcome.Error = ae.Message
 	rec.Outcome.Latency = time.Since(start)
 	rec.AddTo(span)
+	s.recordArm(span.SpanContext().TraceID().String(), rec, ae.Status >= 500 || ae.Status == http.StatusTooManyRequests)
 	s.log.Warn("request failed", "route", rt.name, "status", ae.Status, "tried", out.tried, "err", ae.Message)
 }
 

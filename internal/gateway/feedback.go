@@ -112,6 +112,16 @@ func (s *Server) feedbackNames() []string {
 	return names
 }
 
-// onFeedback lets in-process consumers (experiment arms) see feedback for
-// requests this replica served. It is a no-op until experiments exist.
-func (s *Server) onFeedback(requestID, metric string, value float64) {}
+// onFeedback credits feedback to the experiment arm that served the request,
+// when this replica served it recently.
+func (s *Server) onFeedback(requestID, metric string, value float64) {
+	ref, ok := s.arms.get(requestID)
+	if !ok {
+		return
+	}
+	if e, ok := s.state.Load().experiments[ref.experiment]; ok {
+		e.RecordFeedback(ref.arm, metric, value)
+	}
+	s.metrics.ArmFeedbackSum.WithLabelValues(ref.experiment, ref.arm, metric).Add(value)
+	s.metrics.ArmFeedbackCount.WithLabelValues(ref.experiment, ref.arm, metric).Inc()
+}

@@ -26,6 +26,9 @@ func tracedGateway(t *testing.T, cfg *config.Config) (*testGW, *tracetest.InMemo
 	if len(cfg.Auth.APIKeys) == 0 {
 		cfg.Auth.APIKeys = []config.Key{{ID: "team-a", Key: testKey}}
 	}
+	if len(cfg.Auth.AdminKeys) == 0 {
+		cfg.Auth.AdminKeys = []config.Key{{ID: "ops", Key: testAdmin}}
+	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

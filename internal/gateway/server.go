@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/internal/config"
 	"github.com/switchyard-ai/switchyard/internal/provider"
+	"github.com/switchyard-ai/switchyard/internal/routing"
 	"github.com/switchyard-ai/switchyard/internal/telemetry"
 )
 
@@ -37,6 +39,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// Version is reported by /health/live.
 	Version string
+	// Env is passed to strategy factories (the model registry for learned
+	// kinds).
+	Env *routing.Env
+	// Audit records admin changes; nil logs them only.
+	Audit AuditFunc
 	// ShutdownDelay keeps serving after readiness turns false, so load
 	// balancers stop sending traffic before the listener closes.
 	ShutdownDelay time.Duration
@@ -59,6 +66,10 @@ type Server struct {
 	anon     bool
 
 	feedbackMetrics map[string]config.FeedbackMetric
+	// mu serializes changes to the routing state.
+	mu sync.Mutex
+	// arms remembers recent requests' experiment arms for feedback.
+	arms *armMemory
 }
 
 // New builds a gateway from a validated config. It fails, naming the
@@ -85,7 +96,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := buildSnapshot(cfg, deps)
+	snap, err := buildSnapshot(cfg, deps, opts.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +116,10 @@ func New(opts Options) (*Server, error) {
 	for _, m := range cfg.Feedback.Metrics {
 		s.feedbackMetrics[m.Name] = m
 	}
+	for _, e := range snap.experiments {
+		s.hookExperiment(e)
+	}
+	s.arms = newArmMemory(100000)
 	s.state.Store(snap)
 	s.handler = s.routes()
 	s.ready.Store(true)

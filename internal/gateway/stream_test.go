@@ -115,8 +115,13 @@ func TestStreamChunksPassThroughInOrder(t *testing.T) {
 			}
 		})
 	}
-	// Usage reached the accounting in both runs.
-	if got := counter(t, g, g.metrics.Tokens.WithLabelValues("auto", "a", "output")); got != 6 {
+	// Usage reached the accounting in both runs. The handler accounts after
+	// the client has read [DONE], so wait for it briefly.
+	c := g.metrics.Tokens.WithLabelValues("auto", "a", "output")
+	for deadline := time.Now().Add(2 * time.Second); counter(t, g, c) < 6 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := counter(t, g, c); got != 6 {
 		t.Errorf("output tokens = %g, want 2x3 from the usage chunk", got)
 	}
 }

@@ -23,6 +23,11 @@ type Metrics struct {
 	Cooldowns        *prometheus.CounterVec   // deployment
 	Feedback         *prometheus.CounterVec   // metric
 	FeedbackValue    *prometheus.HistogramVec // metric
+	ArmRequests      *prometheus.CounterVec   // experiment, arm, outcome
+	ArmLatency       *prometheus.HistogramVec // experiment, arm
+	ArmCost          *prometheus.CounterVec   // experiment, arm
+	ArmFeedbackSum   *prometheus.CounterVec   // experiment, arm, metric
+	ArmFeedbackCount *prometheus.CounterVec   // experiment, arm, metric
 }
 
 // latencyBuckets span sub-millisecond gateway work to multi-minute streams.
@@ -73,8 +78,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		FeedbackValue: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "switchyard_feedback_value", Help: "Feedback values, by metric.", Buckets: prometheus.LinearBuckets(0, 0.1, 11),
 		}, []string{"metric"}),
+		ArmRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_experiment_requests_total", Help: "Requests per experiment arm, by outcome (ok, error).",
+		}, []string{"experiment", "arm", "outcome"}),
+		ArmLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchyard_experiment_latency_seconds", Help: "Request latency per experiment arm.", Buckets: latencyBuckets,
+		}, []string{"experiment", "arm"}),
+		ArmCost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_experiment_cost_usd_total", Help: "Cost per experiment arm.",
+		}, []string{"experiment", "arm"}),
+		ArmFeedbackSum: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_experiment_feedback_sum", Help: "Sum of feedback values per experiment arm and metric (divide by _count for the mean).",
+		}, []string{"experiment", "arm", "metric"}),
+		ArmFeedbackCount: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_experiment_feedback_count", Help: "Feedback posts per experiment arm and metric.",
+		}, []string{"experiment", "arm", "metric"}),
 	}
 	if reg != nil {
+		reg.MustRegister(m.ArmRequests, m.ArmLatency, m.ArmCost, m.ArmFeedbackSum, m.ArmFeedbackCount)
 		reg.MustRegister(m.Requests, m.RequestDuration, m.UpstreamDuration, m.TimeToFirstByte, m.Tokens,
 			m.CostUSD, m.Errors, m.Fallbacks, m.Retries, m.UsageEstimated, m.InFlight, m.Cooldowns, m.Feedback, m.FeedbackValue)
 	}
