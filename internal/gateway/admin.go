@@ -3,6 +3,8 @@ package gateway
 import (
 	"net/http"
 	"time"
+
+	"github.com/switchyard-ai/switchyard/internal/audit"
 )
 
 // adminRoutes serves /admin/*. The strategy, experiment, model and pipeline
@@ -11,10 +13,16 @@ func (s *Server) adminRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/routes", s.handleAdminRoutes)
 	s.registerStrategyAdmin(mux)
+	if s.models != nil {
+		s.models.RegisterAdmin(mux) // /admin/models, /admin/model/rollback, /admin/audit
+	}
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusNotFound, "invalid_request_error", "unknown_url", "", "unknown admin endpoint %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	// The admin key id is the actor of every audited change.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r.WithContext(audit.WithActor(r.Context(), keyID(r.Context()))))
+	})
 }
 
 type adminDeployment struct {

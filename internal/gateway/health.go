@@ -48,7 +48,11 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	if !s.ready.Load() {
 		status, code = "shutting_down", http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]any{"status": status, "routes": routes})
+	out := map[string]any{"status": status, "routes": routes}
+	if s.models != nil {
+		out["models"] = s.models.Statuses() // active version, sha256, loaded at, previous, last error
+	}
+	writeJSON(w, code, out)
 }
 
 func hasCap(caps []string, c string) bool {

@@ -19,7 +19,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/switchyard-ai/switchyard/internal/audit"
 	"github.com/switchyard-ai/switchyard/internal/config"
+	"github.com/switchyard-ai/switchyard/internal/modelmgr"
 	"github.com/switchyard-ai/switchyard/internal/provider"
 	"github.com/switchyard-ai/switchyard/internal/routing"
 	"github.com/switchyard-ai/switchyard/internal/telemetry"
@@ -70,6 +72,10 @@ type Server struct {
 	mu sync.Mutex
 	// arms remembers recent requests' experiment arms for feedback.
 	arms *armMemory
+	// models is the model manager (nil when none is configured); the
+	// gateway runs it in Serve when it built it from the config itself.
+	models    *modelmgr.Registry
+	ownModels bool
 }
 
 // New builds a gateway from a validated config. It fails, naming the
@@ -96,8 +102,15 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	models, ownModels, err := withModels(&opts)
+	if err != nil {
+		return nil, err
+	}
 	snap, err := buildSnapshot(cfg, deps, opts.Env)
 	if err != nil {
+		if ownModels {
+			_ = models.Close()
+		}
 		return nil, err
 	}
 	s := &Server{
@@ -111,6 +124,7 @@ func New(opts Options) (*Server, error) {
 		started:  time.Now(),
 		maxBody:  cfg.Limits.MaxBodyBytes,
 		anon:     cfg.Auth.AllowAnonymous && len(cfg.Auth.APIKeys) == 0,
+		models:   models, ownModels: ownModels,
 	}
 	s.feedbackMetrics = map[string]config.FeedbackMetric{}
 	for _, m := range cfg.Feedback.Metrics {
@@ -152,6 +166,21 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 // readiness turns false, new connections are refused after ShutdownDelay, and
 // in-flight requests and streams finish within the configured timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.ownModels {
+		// The model manager outlives the drain, so requests finishing after
+		// SIGTERM still have their models' reloads and notices.
+		mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = s.models.Run(mctx)
+		}()
+		defer func() {
+			stop()
+			<-done
+			_ = s.models.Close()
+		}()
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -181,4 +210,37 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info("shut down cleanly")
 	return nil
+}
+
+// withModels finds the model manager in opts.Env, or builds it from the
+// config's models section (then Serve runs it), and sends the admin API's
+// audit events to its trail unless opts.Audit is set.
+func withModels(opts *Options) (*modelmgr.Registry, bool, error) {
+	var reg *modelmgr.Registry
+	if opts.Env != nil {
+		reg, _ = opts.Env.Models.(*modelmgr.Registry)
+	}
+	own := false
+	if reg == nil {
+		r, err := modelmgr.FromConfig(context.Background(), opts.Config.Models, opts.Logger, opts.Registerer)
+		if err != nil {
+			return nil, false, fmt.Errorf("gateway: %w", err)
+		}
+		if r == nil {
+			return nil, false, nil
+		}
+		env := routing.Env{Logger: opts.Logger}
+		if opts.Env != nil {
+			env = *opts.Env
+		}
+		env.Models = r
+		opts.Env, reg, own = &env, r, true
+	}
+	if opts.Audit == nil {
+		trail := reg.Audit()
+		opts.Audit = func(ctx context.Context, e AuditEvent) {
+			_, _ = trail.Record(ctx, audit.Event{Actor: e.Actor, Action: e.Action, Target: e.Target, From: e.From, To: e.To, Result: e.Result, Reason: e.Reason})
+		}
+	}
+	return reg, own, nil
 }
