@@ -53,7 +53,7 @@ func main() {
 		duration    = flag.Duration("duration", 10*time.Second, "measuring time per target and rate")
 		warmup      = flag.Duration("warmup", 2*time.Second, "warm-up time per target and rate, not measured")
 		bin         = flag.String("switchyard", "", "switchyard binary (built from ./cmd/switchyard when empty)")
-		tracing     = flag.String("tracing", "file", "gateway tracing: file (JSON lines, the embedded default) or none")
+		tracing     = flag.String("tracing", "otlp", "gateway tracing: otlp (OTLP/HTTP protobuf to a sink on the mock's port, as to a collector), file (JSON lines, the embedded default) or none (spans created and sampled, not exported)")
 		out         = flag.String("out", "bench/out/gateway.json", "JSON results")
 		serverCPU   = flag.String("server-cpu", "1", "core for the proxy/gateway under test")
 		clientCPU   = flag.String("client-cpu", "0", "core for the upstream and the load generator")
@@ -117,9 +117,16 @@ func run(rates, streamRates string, dur, warm time.Duration, bin, tracing, out, 
 	}
 	defer stop(proxy)
 	cfgPath := filepath.Join(work, "gateway.yaml")
-	traceLine := "trace_file: " + filepath.Join(work, "traces.jsonl")
-	if tracing == "none" {
+	var traceLine string
+	switch tracing {
+	case "otlp":
+		traceLine = "otlp_endpoint: http://" + upAddr
+	case "file":
+		traceLine = "trace_file: " + filepath.Join(work, "traces.jsonl")
+	case "none":
 		traceLine = "sample_ratio: 1"
+	default:
+		return fmt.Errorf("-tracing %q: want otlp, file or none", tracing)
 	}
 	cfg := fmt.Sprintf(`listen: %s
 auth:
@@ -397,6 +404,11 @@ func runMock(addr string) {
 	words := []string{"Pooling", " reuses", " connections", ",", " avoiding", " handshakes", ".", ""}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/v1/traces" {
+			// An OTLP/HTTP sink: an empty ExportTraceServiceResponse.
+			w.Header().Set("Content-Type", "application/x-protobuf")
+			return
+		}
 		if bytes.Contains(body, []byte(`"stream":true`)) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			f := w.(http.Flusher)
