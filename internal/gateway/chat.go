@@ -127,6 +127,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	if dec.Experiment != "" {
 		rec.Strategy, rec.Experiment, rec.Arm, rec.Bucket = dec.ArmStrategy, dec.Experiment, dec.Arm, dec.Bucket
 	}
+	if span.IsRecording() {
+		s.capturePrompt(rec, rreq)
+	}
 	if req.Stream {
 		s.serveStream(w, r, rt, req, preq, dec, rec, start)
 		return
@@ -274,4 +277,15 @@ func boolLabel(b bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// capturePrompt records the prompt on the decision as the capture policy
+// says: nothing, its hashed n-gram vector, or its text.
+func (s *Server) capturePrompt(rec *telemetry.DecisionRecord, rreq *routing.Request) {
+	switch s.capture {
+	case "text":
+		rec.Prompt = rreq.PromptText()
+	case "features":
+		rec.Features = s.hashed.TransformOne(rreq.PromptText())
+	}
 }

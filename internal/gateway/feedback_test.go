@@ -114,3 +114,31 @@ func TestFeedbackBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestPromptCapturePolicy(t *testing.T) {
+	for _, policy := range []string{"off", "features", "text"} {
+		t.Run(policy, func(t *testing.T) {
+			up := newUpstream(t, okChat("m", "ok"))
+			cfg := oneRoute("", dep("a", up.URL))
+			cfg.Telemetry.PromptCapture = policy
+			g, exp, tp := tracedGateway(t, cfg)
+			readAll(t, g.post(t, "/v1/chat/completions", `{"model":"auto","messages":[{"role":"user","content":"secret plans for the weekend"}]}`))
+			_ = tp.ForceFlush(context.Background())
+			var payload string
+			for _, sp := range exp.GetSpans() {
+				for _, ev := range sp.Events {
+					for _, a := range ev.Attributes {
+						if a.Key == "switchyard.decision" {
+							payload = a.Value.AsString()
+						}
+					}
+				}
+			}
+			hasText := strings.Contains(payload, "secret plans")
+			hasFeatures := strings.Contains(payload, `"features":{"Idx":[`)
+			if hasText != (policy == "text") || hasFeatures != (policy == "features") {
+				t.Errorf("policy %s: text=%v features=%v in %s", policy, hasText, hasFeatures, payload)
+			}
+		})
+	}
+}

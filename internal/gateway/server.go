@@ -21,6 +21,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/internal/audit"
 	"github.com/switchyard-ai/switchyard/internal/config"
+	"github.com/switchyard-ai/switchyard/internal/ml/feature"
 	"github.com/switchyard-ai/switchyard/internal/modelmgr"
 	"github.com/switchyard-ai/switchyard/internal/provider"
 	"github.com/switchyard-ai/switchyard/internal/routing"
@@ -68,6 +69,9 @@ type Server struct {
 	anon     bool
 
 	feedbackMetrics map[string]config.FeedbackMetric
+	// capture is the prompt capture policy: off, features or text.
+	capture string
+	hashed  *feature.TFIDF
 	// mu serializes changes to the routing state.
 	mu sync.Mutex
 	// arms remembers recent requests' experiment arms for feedback.
@@ -134,6 +138,12 @@ func New(opts Options) (*Server, error) {
 		s.hookExperiment(e)
 	}
 	s.arms = newArmMemory(100000)
+	s.capture = cfg.Telemetry.PromptCapture
+	if s.capture == "features" {
+		if s.hashed, err = feature.NewHashedTF(feature.Config{Kind: "tfidf"}); err != nil {
+			return nil, fmt.Errorf("prompt capture: %w", err)
+		}
+	}
 	s.state.Store(snap)
 	s.handler = s.routes()
 	s.ready.Store(true)
