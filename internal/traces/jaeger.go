@@ -118,7 +118,7 @@ func (c *Client) Find(ctx context.Context, service string, from, to time.Time) (
 }
 
 // isNoTraces recognises the v3 API's way of saying "nothing in this window":
-// 404 with a gRPC-gateway error whose message says no traces were found.
+// 404 with {"error":{"httpCode":404,"message":"No traces found"}}.
 // Any other 404 (a wrong URL) stays an error.
 func isNoTraces(resp *http.Response) bool {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -130,7 +130,8 @@ func isNoTraces(resp *http.Response) bool {
 	if json.Unmarshal(body, &e) != nil {
 		return false
 	}
-	return strings.Contains(strings.ToLower(e.Error.Message), "not found")
+	msg := strings.ToLower(e.Error.Message)
+	return strings.Contains(msg, "no traces found") || strings.Contains(msg, "trace not found")
 }
 
 // redact drops the query string from a URL for messages: it is long and
