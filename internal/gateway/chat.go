@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/tidwall/gjson"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -53,6 +54,14 @@ func parseChat(body []byte) (*openai.ChatRequest, *apiError) {
 		return nil, badRequest("", "request body is empty; expected a JSON chat completion request")
 	}
 	var req openai.ChatRequest
+	// goccy/go-json decodes the same types about three times faster than
+	// encoding/json; on an error, encoding/json decodes again for its
+	// standard, field-naming error message (the error path can be slow).
+	if gojson.Unmarshal(body, &req) != nil {
+		req = openai.ChatRequest{}
+	} else if req.Model != "" && req.Messages != nil {
+		return validateChat(&req)
+	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field != "" {
@@ -60,6 +69,10 @@ func parseChat(body []byte) (*openai.ChatRequest, *apiError) {
 		}
 		return nil, badRequest("", "malformed JSON body: %v", err)
 	}
+	return validateChat(&req)
+}
+
+func validateChat(req *openai.ChatRequest) (*openai.ChatRequest, *apiError) {
 	if req.Model == "" {
 		return nil, badRequest("model", "missing required field: model")
 	}
@@ -78,7 +91,7 @@ func parseChat(body []byte) (*openai.ChatRequest, *apiError) {
 			return nil, badRequest("messages", "messages[%d]: unknown role %q", i, m.Role)
 		}
 	}
-	return &req, nil
+	return req, nil
 }
 
 // lookup resolves the model a client named to a route: 404 when unknown.

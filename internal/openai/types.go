@@ -5,7 +5,10 @@
 // through untouched as raw JSON, so new OpenAI fields work without a release.
 package openai
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // ChatRequest is the parsed view of a POST /v1/chat/completions body.
 type ChatRequest struct {
@@ -53,6 +56,10 @@ func (m Message) Text() string {
 		return ""
 	}
 	if m.Content[0] == '"' {
+		// Fast path: a string without escapes is its bytes between the quotes.
+		if n := len(m.Content); n >= 2 && m.Content[n-1] == '"' && bytes.IndexByte(m.Content[1:n-1], '\\') < 0 {
+			return string(m.Content[1 : n-1])
+		}
 		var s string
 		if json.Unmarshal(m.Content, &s) == nil {
 			return s
