@@ -47,7 +47,7 @@ func writeRows(t testing.TB, path, prefix string, n int, seed uint64, lying bool
 // testEnv is a directory with honest training rows, lying ones, an honest
 // holdout and a file store.
 type testEnv struct {
-	dir, store string
+	dir, store           string
 	good, lying, holdout string
 }
 
