@@ -127,7 +127,7 @@ func (r *Registry) move(ctx context.Context, action, name, version, reason strin
 	}
 	mv.Changed, mv.ETag = true, newETag
 	if m, ok := r.Lookup(name); ok {
-		m.Trigger()
+		m.offer(snap)
 	}
 	if err := r.publish(ctx, Notice{Model: name, Version: version}); err != nil {
 		mv.NoticeError = err.Error()

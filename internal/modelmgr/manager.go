@@ -26,6 +26,7 @@ type Manager struct {
 	mu          sync.Mutex
 	kind        string
 	previous    []*Snapshot // replaced snapshots, newest first, at most KeepPrevious
+	offered     *Snapshot   // validated by a deploy in this process, not yet active
 	activations []Activation
 	current     string // the version CURRENT named at the last check
 	seenETag    string // CURRENT's ETag once handled (activated or rejected for good)
@@ -79,6 +80,17 @@ func (m *Manager) Name() string { return m.name }
 // Snapshot returns the active snapshot, or nil before the first activation.
 // Callers keep the value for the whole request.
 func (m *Manager) Snapshot() *Snapshot { return m.active.Load() }
+
+// offer hands the loop a snapshot that a deploy in this process has just
+// validated, so the replica that deployed does not fetch, decode and
+// validate the same version a second time. The loop still activates it
+// only if CURRENT names it.
+func (m *Manager) offer(s *Snapshot) {
+	m.mu.Lock()
+	m.offered = s
+	m.mu.Unlock()
+	m.Trigger()
+}
 
 // Trigger asks the loop to check CURRENT now (a deploy notice). It never
 // blocks: a check already pending covers this one.
@@ -209,6 +221,10 @@ func (m *Manager) check(ctx context.Context) {
 func (m *Manager) kept(version, manifestSHA string) *Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if s := m.offered; s != nil && s.Version == version && (manifestSHA == "" || manifestSHA == s.ManifestSHA256) {
+		m.offered = nil
+		return s
+	}
 	for _, s := range m.previous {
 		if s.Version == version && (manifestSHA == "" || manifestSHA == s.ManifestSHA256) {
 			return s
