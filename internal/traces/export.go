@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/switchyard-ai/switchyard/internal/dataset"
 )
@@ -22,7 +25,12 @@ type WalkOptions struct {
 	// MinWindow is the narrowest window tried before giving up on a burst
 	// that holds more traces than the limit (default 1ms).
 	MinWindow time.Duration
-	// Progress, when set, is told how much of the range is done.
+	// Parallel splits the range into this many equal parts walked at once
+	// (default 1). Jaeger's in-memory store scans its traces for every
+	// query on one goroutine, so two queries in flight use two cores.
+	Parallel int
+	// Progress, when set, is told how much of the range is done. It is
+	// called from one goroutine at a time.
 	Progress func(done, total time.Duration)
 }
 
@@ -34,8 +42,10 @@ const overlap = time.Microsecond
 
 // Walk queries [Since, Until] window by window and hands every span to fn.
 // A window that returns as many traces as the query limit may have been cut
-// short by Jaeger, so it is split and asked again; it only moves on once a
-// window was answered in full. The first error stops the walk.
+// short by Jaeger, so it is split and asked again; the walk only moves on
+// once a window was answered in full. With Parallel > 1 the range is cut in
+// equal parts walked concurrently; fn is still called from one goroutine at
+// a time. The first error stops the walk.
 func Walk(ctx context.Context, o WalkOptions, fn func(Span)) (queries, splits int, err error) {
 	if o.Client == nil {
 		return 0, 0, errors.New("walk: no jaeger client")
@@ -50,53 +60,92 @@ func Walk(ctx context.Context, o WalkOptions, fn func(Span)) (queries, splits in
 		return 0, 0, fmt.Errorf("walk: since %s is not before until %s", since.Format(time.RFC3339), until.Format(time.RFC3339))
 	}
 	total := until.Sub(since)
-	width := o.InitialWindow
-	if width <= 0 {
-		width = max(total/16, time.Second)
+	parts := max(o.Parallel, 1)
+	w := &walker{o: o, fn: fn, total: total, done: make([]time.Duration, parts)}
+	if w.o.InitialWindow <= 0 {
+		w.o.InitialWindow = max(total/time.Duration(16*parts), time.Second)
 	}
-	minWidth := o.MinWindow
-	if minWidth <= 0 {
-		minWidth = time.Millisecond
+	if w.o.MinWindow <= 0 {
+		w.o.MinWindow = time.Millisecond
 	}
-	limit := o.Client.limit()
+	g, gctx := errgroup.WithContext(ctx)
+	for i := 0; i < parts; i++ {
+		from := since.Add(total * time.Duration(i) / time.Duration(parts)).Truncate(time.Microsecond)
+		to := since.Add(total * time.Duration(i+1) / time.Duration(parts)).Truncate(time.Microsecond)
+		if i == parts-1 {
+			to = until
+		}
+		g.Go(func() error { return w.walk(gctx, i, from, to, i > 0) })
+	}
+	err = g.Wait()
+	return w.queries, w.splits, err
+}
+
+// walker is the state the parts of a walk share.
+type walker struct {
+	o     WalkOptions
+	fn    func(Span)
+	total time.Duration
+
+	mu              sync.Mutex
+	queries, splits int
+	done            []time.Duration
+}
+
+// walk covers [since, until] of part i; overlapFirst makes its first window
+// reach back into the previous part.
+func (w *walker) walk(ctx context.Context, part int, since, until time.Time, overlapFirst bool) error {
+	width := w.o.InitialWindow
+	limit := w.o.Client.limit()
 	for cur := since; cur.Before(until); {
 		if err := ctx.Err(); err != nil {
-			return queries, splits, fmt.Errorf("walk: %w", err)
+			return fmt.Errorf("walk: %w", err)
 		}
 		end := cur.Add(width).Truncate(time.Microsecond)
 		if end.After(until) || !end.After(cur) {
 			end = until
 		}
 		from := cur
-		if cur.After(since) {
+		if cur.After(since) || overlapFirst {
 			from = cur.Add(-overlap)
 		}
-		spans, n, err := o.Client.Find(ctx, o.Service, from, end)
-		queries++
+		spans, n, err := w.o.Client.Find(ctx, w.o.Service, from, end)
+		w.mu.Lock()
+		w.queries++
+		w.mu.Unlock()
 		if err != nil {
-			return queries, splits, err
+			return err
 		}
 		if n >= limit {
-			if end.Sub(cur) <= minWidth {
-				return queries, splits, fmt.Errorf("walk: %d or more traces start within %s at %s; raise the query limit",
+			if end.Sub(cur) <= w.o.MinWindow {
+				return fmt.Errorf("walk: %d or more traces start within %s at %s; raise the query limit",
 					limit, end.Sub(cur), cur.Format(time.RFC3339Nano))
 			}
-			width = max(end.Sub(cur)/2, minWidth)
-			splits++
+			width = max(end.Sub(cur)/2, w.o.MinWindow)
+			w.mu.Lock()
+			w.splits++
+			w.mu.Unlock()
 			continue
 		}
+		w.mu.Lock()
 		for i := range spans {
-			fn(spans[i])
+			w.fn(spans[i])
 		}
+		w.done[part] = end.Sub(since)
+		if w.o.Progress != nil {
+			var d time.Duration
+			for _, x := range w.done {
+				d += x
+			}
+			w.o.Progress(d, w.total)
+		}
+		w.mu.Unlock()
 		cur = end
 		if n < limit/4 {
 			width *= 2
 		}
-		if o.Progress != nil {
-			o.Progress(cur.Sub(since), total)
-		}
 	}
-	return queries, splits, nil
+	return nil
 }
 
 // ExportJaeger walks Jaeger and joins what it finds into rows.

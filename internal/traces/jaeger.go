@@ -23,9 +23,14 @@ const (
 	APILegacy API = "legacy"
 )
 
-// DefaultLimit is the traces asked for per query. Jaeger caps what one
-// search returns, so a window that comes back full is split and re-asked.
-const DefaultLimit = 1000
+// DefaultLimit is the traces asked for per query. Jaeger returns at most
+// that many, so a window that comes back full is split and re-asked. Jaeger's
+// in-memory store scans every trace it holds for each query, so fewer,
+// larger queries are much cheaper than many small ones (bench/notes/traces.md).
+const DefaultLimit = 5000
+
+// DefaultParallel is the number of range parts walked at once by default.
+const DefaultParallel = 2
 
 // Client queries one Jaeger query service.
 type Client struct {

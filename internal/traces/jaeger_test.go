@@ -184,8 +184,12 @@ func TestWalkWindowBoundaries(t *testing.T) {
 		t.Run(string(api), func(t *testing.T) {
 			c := &Client{BaseURL: j.QueryURL, API: api, Limit: 8}
 			waitDecisions(t, c, since, until, len(ids))
-			for _, w := range []time.Duration{step, step / 2, 3 * step, 7 * time.Second} {
-				rows, rep, err := ExportJaeger(context.Background(), WalkOptions{Client: c, Service: "switchyard", Since: since, Until: until, InitialWindow: w}, JoinOptions{})
+			for _, run := range []struct {
+				w time.Duration
+				p int
+			}{{step, 1}, {step / 2, 1}, {3 * step, 1}, {7 * time.Second, 1}, {step, 3}, {7 * time.Second, 4}} {
+				w := run.w
+				rows, rep, err := ExportJaeger(context.Background(), WalkOptions{Client: c, Service: "switchyard", Since: since, Until: until, InitialWindow: w, Parallel: run.p}, JoinOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -195,7 +199,7 @@ func TestWalkWindowBoundaries(t *testing.T) {
 				}
 				sort.Strings(got)
 				if fmt.Sprint(got) != fmt.Sprint(ids) {
-					t.Fatalf("window %s: %d rows for %d traces (report %+v)", w, len(got), len(ids), rep)
+					t.Fatalf("window %s, %d parts: %d rows for %d traces (report %+v)", w, run.p, len(got), len(ids), rep)
 				}
 				if rep.Decisions != len(ids) || rep.DuplicateSpans == 0 || rep.Queries < 10 {
 					t.Errorf("window %s: report %+v: want every decision once and duplicates removed", w, rep)
