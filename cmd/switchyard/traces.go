@@ -34,7 +34,7 @@ func tracesExportCmd() *cobra.Command {
 		jaegerURL, service, api, file, out string
 		since                              time.Duration
 		until                              string
-		limit                              int
+		limit, parallel                    int
 		join                               traces.JoinOptions
 	)
 	cmd := &cobra.Command{
@@ -86,7 +86,7 @@ dropped goes to stderr. Nothing is written unless the whole export succeeds.`,
 				client := &traces.Client{BaseURL: jaegerURL, API: traces.API(api), Limit: limit, HTTP: &http.Client{Timeout: 2 * time.Minute}}
 				progress, finish := exportProgress(stderr)
 				rows, rep, err = traces.ExportJaeger(cmd.Context(), traces.WalkOptions{
-					Client: client, Service: service, Since: start, Until: end, Progress: progress,
+					Client: client, Service: service, Since: start, Until: end, Parallel: parallel, Progress: progress,
 				}, join)
 				finish()
 			}
@@ -107,7 +107,8 @@ dropped goes to stderr. Nothing is written unless the whole export succeeds.`,
 	f.DurationVar(&since, "since", 24*time.Hour, "how far back from --until to read")
 	f.StringVar(&until, "until", "", "end of the range: RFC 3339 time or a duration ago like 1h (default now)")
 	f.StringVar(&api, "api", "v3", "Jaeger query API: v3 (OTLP JSON) or legacy (/api/traces)")
-	f.IntVar(&limit, "limit", traces.DefaultLimit, "traces per Jaeger query; fuller windows are split")
+	f.IntVar(&limit, "limit", traces.DefaultLimit, "traces per Jaeger query (at most Jaeger's max_traces); fuller windows are split")
+	f.IntVar(&parallel, "parallel", traces.DefaultParallel, "parts of the range queried at once")
 	f.StringVar(&file, "file", "", "read the gateway's local trace file instead of Jaeger")
 	f.StringVar(&out, "out", "", "output data set (JSON lines)")
 	f.StringVar(&join.FeedbackMetric, "feedback-metric", "quality", "feedback metric that becomes the quality label")
