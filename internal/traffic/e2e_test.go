@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/config"
 	"github.com/switchyard-ai/switchyard/internal/dataset"
 	"github.com/switchyard-ai/switchyard/internal/gateway"
+	"github.com/switchyard-ai/switchyard/internal/provider"
 	"github.com/switchyard-ai/switchyard/internal/telemetry"
 	"github.com/switchyard-ai/switchyard/internal/testsvc"
 	"github.com/switchyard-ai/switchyard/internal/traces"
@@ -185,4 +186,48 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// Feedback is the answering deployment's simulated quality for the prompt's
+// topic (exactly, with noise off), and a seed gives the same prompts at any
+// concurrency.
+func TestRunGroundTruthFeedback(t *testing.T) {
+	cfg := gatewayConfig(t, "", "off")
+	cfg.Telemetry.OTLPEndpoint = ""
+	url, _ := startGateway(t, cfg)
+	byName := map[string]*config.Deployment{}
+	for i := range cfg.Deployments {
+		byName[cfg.Deployments[i].Name] = &cfg.Deployments[i]
+	}
+	var prompts [2][]string
+	for i, conc := range []int{1, 5} {
+		sum, err := Run(context.Background(), Options{Gateway: url, Key: e2eKey, Requests: 40, Concurrency: conc, Seed: 5, Config: cfg, Noise: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.OK != 40 || sum.FeedbackPosted != 40 || len(sum.Picks) < 4 {
+			t.Fatalf("summary %+v", sum)
+		}
+		for _, r := range sum.Results {
+			prompts[i] = append(prompts[i], r.Prompt)
+			d := byName[r.Deployment]
+			if d == nil || d.Model != r.Model {
+				t.Fatalf("result %+v: deployment not found from model", r)
+			}
+			if want := provider.SimQuality(d.Simulated, r.Topic); *r.Feedback != want || provider.SimTopic(r.Prompt) != r.Topic {
+				t.Errorf("%s answered %q (%s): feedback %v, want %v", r.Deployment, r.Prompt, r.Topic, *r.Feedback, want)
+			}
+		}
+	}
+	if strings.Join(prompts[0], "|") != strings.Join(prompts[1], "|") {
+		t.Error("the same seed gave different prompts at another concurrency")
+	}
+}
+
+func TestRunRejectsUnknownMetric(t *testing.T) {
+	cfg := gatewayConfig(t, "", "off")
+	_, err := Run(context.Background(), Options{Gateway: "http://127.0.0.1:1", Requests: 1, Config: cfg, FeedbackMetric: "stars"})
+	if err == nil || !strings.Contains(err.Error(), `"stars"`) {
+		t.Fatalf("err %v", err)
+	}
 }
