@@ -33,8 +33,8 @@ type Config struct {
 	Feedback    Feedback     `yaml:"feedback"`
 	// Models configures the model manager that serves learned routers.
 	Models Models `yaml:"models"`
-	// Pipeline is owned by the pipeline, which decodes it strictly.
-	Pipeline yaml.Node `yaml:"pipeline"`
+	// Pipeline runs the training pipeline inside the gateway (admin API and schedule).
+	Pipeline Pipeline `yaml:"pipeline"`
 
 	// Path is the file the config was read from; set by Load.
 	Path string `yaml:"-"`
@@ -57,6 +57,24 @@ type Models struct {
 	NotifyChannel string `yaml:"notify_channel"`
 	// MaxDecisionLatency rejects a version whose median canary decision is slower (default 50ms).
 	MaxDecisionLatency Duration `yaml:"max_decision_latency"`
+}
+
+// Pipeline runs the training pipeline (internal/pipeline) in the gateway:
+// POST /admin/pipeline/runs starts a run, and Schedule starts one on a cron
+// schedule, taken by one replica per tick. Empty Config: no pipeline.
+type Pipeline struct {
+	// Config is the pipeline YAML, as for `switchyard pipeline run`.
+	Config string `yaml:"config"`
+	// Schedule is a cron spec: five fields, six with seconds first, or a
+	// descriptor (@daily, "@every 6h"); UTC unless it starts with CRON_TZ=.
+	Schedule string `yaml:"schedule"`
+	// RedisURL is where replicas take each tick's lock (default
+	// models.redis_url); with neither, the lock is in-process (one replica).
+	RedisURL string `yaml:"redis_url"`
+	// LockTTL is how long a tick's lease outlives its run (default 10m).
+	LockTTL Duration `yaml:"lock_ttl"`
+	// History is how many runs GET /admin/pipeline/runs lists (default 20).
+	History int `yaml:"history"`
 }
 
 // Auth holds client and admin keys. Keys may be given inline (usually as
