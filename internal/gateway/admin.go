@@ -16,6 +16,9 @@ func (s *Server) adminRoutes() http.Handler {
 	if s.models != nil {
 		s.models.RegisterAdmin(mux) // /admin/models, /admin/model/rollback, /admin/audit
 	}
+	if s.pipeline != nil {
+		s.pipeline.RegisterAdmin(mux) // /admin/pipeline/runs
+	}
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusNotFound, "invalid_request_error", "unknown_url", "", "unknown admin endpoint %s %s", r.Method, r.URL.Path))
 	})

@@ -16,13 +16,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/switchyard-ai/switchyard/internal/audit"
 	"github.com/switchyard-ai/switchyard/internal/config"
+	"github.com/switchyard-ai/switchyard/internal/lock"
 	"github.com/switchyard-ai/switchyard/internal/ml/feature"
 	"github.com/switchyard-ai/switchyard/internal/modelmgr"
+	"github.com/switchyard-ai/switchyard/internal/pipeline"
 	"github.com/switchyard-ai/switchyard/internal/provider"
 	"github.com/switchyard-ai/switchyard/internal/routing"
 	"github.com/switchyard-ai/switchyard/internal/telemetry"
@@ -80,6 +83,10 @@ type Server struct {
 	// gateway runs it in Serve when it built it from the config itself.
 	models    *modelmgr.Registry
 	ownModels bool
+	// pipeline runs training from the admin API and the schedule (nil
+	// when the config has no pipeline section); Serve runs its schedule.
+	pipeline      *pipeline.Service
+	closePipeline func()
 }
 
 // New builds a gateway from a validated config. It fails, naming the
@@ -117,6 +124,13 @@ func New(opts Options) (*Server, error) {
 		}
 		return nil, err
 	}
+	pl, closePl, err := withPipeline(opts)
+	if err != nil {
+		if ownModels {
+			_ = models.Close()
+		}
+		return nil, err
+	}
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
@@ -129,6 +143,7 @@ func New(opts Options) (*Server, error) {
 		maxBody:  cfg.Limits.MaxBodyBytes,
 		anon:     cfg.Auth.AllowAnonymous && len(cfg.Auth.APIKeys) == 0,
 		models:   models, ownModels: ownModels,
+		pipeline: pl, closePipeline: closePl,
 	}
 	s.feedbackMetrics = map[string]config.FeedbackMetric{}
 	for _, m := range cfg.Feedback.Metrics {
@@ -189,6 +204,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			stop()
 			<-done
 			_ = s.models.Close()
+		}()
+	}
+	if s.pipeline != nil {
+		// Serve's ctx ends the schedule and cancels a run in progress, which
+		// then records that it failed.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = s.pipeline.Run(ctx)
+		}()
+		defer func() {
+			<-done
+			s.closePipeline()
 		}()
 	}
 	srv := &http.Server{
@@ -253,4 +281,45 @@ func withModels(opts *Options) (*modelmgr.Registry, bool, error) {
 		}
 	}
 	return reg, own, nil
+}
+
+// withPipeline builds the training pipeline's service from the config's
+// pipeline section: nil when there is none. Ticks are locked in Redis
+// (pipeline.redis_url, else models.redis_url) so one replica takes each.
+func withPipeline(opts Options) (*pipeline.Service, func(), error) {
+	pc := opts.Config.Pipeline
+	if pc.Config == "" {
+		if pc.Schedule != "" {
+			return nil, nil, errors.New("gateway: pipeline.schedule is set but pipeline.config is empty")
+		}
+		return nil, func() {}, nil
+	}
+	sc := pipeline.ServiceConfig{
+		ConfigPath: pc.Config, Schedule: pc.Schedule, LockTTL: pc.LockTTL.D(), History: pc.History,
+		Logger: opts.Logger, Registerer: opts.Registerer,
+	}
+	closer := func() {}
+	url := pc.RedisURL
+	if url == "" {
+		url = opts.Config.Models.RedisURL
+	}
+	if url != "" {
+		ro, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gateway: pipeline redis url: %w", err)
+		}
+		client := redis.NewClient(ro)
+		l, err := lock.NewRedis(lock.RedisConfig{Client: client, Name: "pipeline", Logger: opts.Logger})
+		if err != nil {
+			_ = client.Close()
+			return nil, nil, fmt.Errorf("gateway: %w", err)
+		}
+		sc.Locker, closer = l, func() { _ = client.Close() }
+	}
+	svc, err := pipeline.NewService(context.Background(), sc)
+	if err != nil {
+		closer()
+		return nil, nil, fmt.Errorf("gateway: %w", err)
+	}
+	return svc, closer, nil
 }
