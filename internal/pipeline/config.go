@@ -87,7 +87,7 @@ type ExportConfig struct {
 	MinRows int `yaml:"min_rows"`
 }
 
-// JaegerSource is a Jaeger query endpoint.
+// JaegerSource is a Jaeger query endpoint. An empty URL turns it off.
 type JaegerSource struct {
 	URL     string `yaml:"url"`
 	Service string `yaml:"service"`
@@ -120,6 +120,11 @@ type GateConfig struct {
 	// metric's units (or as a fraction of production's value with Relative).
 	Margin   float64 `yaml:"margin"`
 	Relative bool    `yaml:"relative"`
+	// AllowKindChange lets a candidate of another kind than production's
+	// through. Off by default: gateways serve a model through a strategy of
+	// one kind (a knn route refuses an mlp version), so a kind change needs
+	// the routes changed too.
+	AllowKindChange bool `yaml:"allow_kind_change"`
 }
 
 // DeployConfig says whether a candidate that passed the gate goes live.
@@ -221,6 +226,11 @@ func (c *Config) setDefaults() {
 	}
 	if c.Tracking.Experiment == "" && c.Model != "" {
 		c.Tracking.Experiment = "switchyard-" + c.Model
+	}
+	if c.Export.Jaeger != nil && c.Export.Jaeger.URL == "" {
+		// An empty url turns the source off, so one file serves with and
+		// without Jaeger (url: ${JAEGER_QUERY_URL:-}).
+		c.Export.Jaeger = nil
 	}
 	if c.Export.Jaeger != nil && c.Export.Jaeger.API == "" {
 		c.Export.Jaeger.API = string(traces.APIv3)

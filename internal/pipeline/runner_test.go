@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -262,4 +263,35 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestGateRefusesKindChange: gateways serve a model through a strategy of
+// one kind, so a candidate of another kind is stopped unless allowed.
+func TestGateRefusesKindChange(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	rn := NewRunner(Options{Logger: testLogger(t)})
+	if rec, err := rn.Run(ctx, mustLoad(t, e.conf(t, "knn.yaml", e.good, "", true, "")), Trigger{Kind: TriggerCLI}); err != nil || rec.Status != StatusSucceeded {
+		t.Fatalf("production run: %v %+v", err, rec)
+	}
+	mlp := strings.NewReplacer("kind: knn", "kind: mlp", "knn: {k: 15}", "mlp: {max_epochs: 30}").Replace
+	for _, allow := range []bool{false, true} {
+		p := e.conf(t, "mlp.yaml", e.good, "", false, "")
+		raw, _ := os.ReadFile(p)
+		body := mlp(string(raw))
+		if allow {
+			body = strings.Replace(body, "margin: 0.02", "margin: 0.02\n  allow_kind_change: true", 1)
+		}
+		os.WriteFile(p, []byte(body), 0o644)
+		rec, err := rn.Run(ctx, mustLoad(t, p), Trigger{Kind: TriggerCLI})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !allow && (rec.Status != StatusRejected || !strings.Contains(rec.Error, "candidate is mlp but production")) {
+			t.Fatalf("kind change not refused: %s %q", rec.Status, rec.Error)
+		}
+		if allow && rec.Status != StatusSucceeded {
+			t.Fatalf("allowed kind change: %s %q", rec.Status, rec.Error)
+		}
+	}
 }

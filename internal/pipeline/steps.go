@@ -186,6 +186,10 @@ func (st *state) gate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("load production model %s: %w", cur.Version, err)
 	}
+	if pk := prod.Manifest().Kind; pk != st.chosen.kind && !st.c.Gate.AllowKindChange {
+		g.Reason = fmt.Sprintf("candidate is %s but production %s is %s: gateways serve this model through a %s strategy (set gate.allow_kind_change after changing the routes)", st.chosen.kind, cur.Version, pk, pk)
+		return g.Reason, errRejected
+	}
 	rep, err := evaluate(ctx, prod, st.testRows)
 	if err != nil {
 		return "", fmt.Errorf("evaluate production model %s: %w", cur.Version, err)
