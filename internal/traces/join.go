@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/switchyard-ai/switchyard/internal/dataset"
 	"github.com/switchyard-ai/switchyard/internal/ml/feature"
 )
@@ -165,7 +167,7 @@ func (j *Joiner) addDecision(s Span, e Event) {
 	version, hasVersion := attrFloat(e.Attrs, attrContractVersion)
 	raw := attrString(e.Attrs, attrDecision)
 	var p decisionPayload
-	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+	if err := gojson.Unmarshal([]byte(raw), &p); err != nil {
 		j.drop(DropBadPayload)
 		return
 	}
