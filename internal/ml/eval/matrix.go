@@ -29,6 +29,13 @@ type Matrix struct {
 	// measured against (the training-data scale stored with the operating
 	// points). Zero means: use CostScale(truth). It is ignored on truth.
 	CostScale float64
+	// Logged and Propensity describe rows that came from traces (bandit
+	// feedback): Logged[r] is the candidate the gateway picked, Propensity[r]
+	// the probability it picked it with; Logged[r] is -1 on rows where every
+	// candidate's outcome was observed. Nil means no row came from traces.
+	// See offpolicy.go.
+	Logged     []int
+	Propensity []float64
 }
 
 // Rows is the number of rows.
@@ -59,6 +66,16 @@ func FromRows(rows []dataset.Row, candidates []string) Matrix {
 			}
 		}
 		m.Quality[r], m.Cost[r] = q, c
+		if j, p, ok := loggedOutcome(row, candidates); ok {
+			if m.Logged == nil {
+				m.Logged = make([]int, len(rows))
+				m.Propensity = make([]float64, len(rows))
+				for i := range m.Logged {
+					m.Logged[i] = -1
+				}
+			}
+			m.Logged[r], m.Propensity[r] = j, p
+		}
 	}
 	return m
 }

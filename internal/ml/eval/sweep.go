@@ -58,21 +58,23 @@ func Sweep(truth, pred Matrix, lambdas []float64) []Point {
 	}
 	out := make([]Point, len(lambdas))
 	for i, l := range lambdas {
-		var sq, sc float64
-		n := 0
+		var acc meanAcc
 		for r := range nr {
+			if lg := truth.logged(r); lg >= 0 {
+				// A trace row: the router is offered every candidate and the
+				// row counts only if it would have made the logged pick.
+				if Decide(pred.Quality[r], normC[r*nc:(r+1)*nc], l, nil) == lg {
+					acc.add(truth.weight(r), truth.Quality[r][lg], truth.Cost[r][lg])
+				}
+				continue
+			}
 			pick := Decide(pred.Quality[r], normC[r*nc:(r+1)*nc], l, avail[r*nc:(r+1)*nc])
 			if pick < 0 {
 				continue
 			}
-			sq += truth.Quality[r][pick]
-			sc += truth.Cost[r][pick]
-			n++
+			acc.add(1, truth.Quality[r][pick], truth.Cost[r][pick])
 		}
-		out[i] = Point{Lambda: l}
-		if n > 0 {
-			out[i].Quality, out[i].Cost = sq/float64(n), sc/float64(n)
-		}
+		out[i] = acc.point(l)
 	}
 	return out
 }
@@ -82,18 +84,16 @@ func Sweep(truth, pred Matrix, lambdas []float64) []Point {
 func Singles(truth Matrix) []Point {
 	out := make([]Point, len(truth.Candidates))
 	for j := range truth.Candidates {
-		var sq, sc float64
-		n := 0
+		var acc meanAcc
 		for r := range truth.Quality {
-			if truth.available(r, j) {
-				sq += truth.Quality[r][j]
-				sc += truth.Cost[r][j]
-				n++
+			switch lg := truth.logged(r); {
+			case lg >= 0 && lg == j:
+				acc.add(truth.weight(r), truth.Quality[r][j], truth.Cost[r][j])
+			case lg < 0 && truth.available(r, j):
+				acc.add(1, truth.Quality[r][j], truth.Cost[r][j])
 			}
 		}
-		if n > 0 {
-			out[j] = Point{Cost: sc / float64(n), Quality: sq / float64(n)}
-		}
+		out[j] = acc.point(0)
 	}
 	return out
 }
@@ -112,11 +112,15 @@ func BestSingle(truth Matrix) (int, Point) {
 }
 
 // Oracle picks, on every row, the candidate with the best true quality (ties
-// to the cheapest): the ceiling no router can beat.
+// to the cheapest): the ceiling no router can beat. Trace rows are left out:
+// they show one candidate's outcome, so the best one is unknown.
 func Oracle(truth Matrix) Point {
 	var sq, sc float64
 	n := 0
 	for r := range truth.Quality {
+		if truth.logged(r) >= 0 {
+			continue
+		}
 		best := -1
 		for j := range truth.Candidates {
 			if !truth.available(r, j) {
@@ -141,10 +145,16 @@ func Oracle(truth Matrix) Point {
 
 // Random is the expected cost and quality of picking uniformly at random
 // among the scorable candidates of each row, computed exactly (no sampling).
+// On trace rows it is the SNIPS estimate of the uniform policy.
 func Random(truth Matrix) Point {
 	var sq, sc float64
 	n := 0
+	var bandit meanAcc
 	for r := range truth.Quality {
+		if lg := truth.logged(r); lg >= 0 {
+			bandit.add(truth.weight(r)/float64(len(truth.Candidates)), truth.Quality[r][lg], truth.Cost[r][lg])
+			continue
+		}
 		var q, c float64
 		k := 0
 		for j := range truth.Candidates {
@@ -161,7 +171,20 @@ func Random(truth Matrix) Point {
 		}
 	}
 	if n == 0 {
-		return Point{}
+		return bandit.point(0)
 	}
-	return Point{Cost: sc / float64(n), Quality: sq / float64(n)}
+	full := Point{Cost: sc / float64(n), Quality: sq / float64(n)}
+	if bandit.w == 0 {
+		return full
+	}
+	// Mix the two estimates in proportion to their rows.
+	b := bandit.point(0)
+	nb := 0
+	for r := range truth.Quality {
+		if truth.logged(r) >= 0 {
+			nb++
+		}
+	}
+	f := float64(n) / float64(n+nb)
+	return Point{Cost: f*full.Cost + (1-f)*b.Cost, Quality: f*full.Quality + (1-f)*b.Quality}
 }
