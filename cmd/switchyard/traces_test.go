@@ -43,7 +43,6 @@ func runTraces(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-
 // writeTraceFile records two requests, one with feedback, through the
 // gateway's tracing setup into a local trace file.
 func writeTraceFile(t *testing.T, path string) (labelled string) {
