@@ -89,6 +89,11 @@ func (c *Client) Find(ctx context.Context, service string, from, to time.Time) (
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		// url.Error repeats the whole query string; the cause is enough.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, 0, fmt.Errorf("jaeger at %s unreachable: %w", base, err)
 	}
 	defer resp.Body.Close()
