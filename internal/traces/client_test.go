@@ -85,3 +85,44 @@ func TestWalkRejectsBadRange(t *testing.T) {
 		t.Errorf("unknown api: %v", err)
 	}
 }
+
+// A burst denser than the limit cannot be split forever: the walk stops and
+// says to raise the limit. Progress reaches the whole range on success.
+func TestWalkLimitAndProgress(t *testing.T) {
+	full := `{"result":{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"switchyard"}}]},
+	  "scopeSpans":[{"spans":[
+	    {"traceId":"0000000000000000000000000000000a","spanId":"000000000000000a","name":"x","startTimeUnixNano":"1"},
+	    {"traceId":"0000000000000000000000000000000b","spanId":"000000000000000b","name":"x","startTimeUnixNano":"1"}]}]}]}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(full))
+	}))
+	defer srv.Close()
+	cases := []struct {
+		name    string
+		limit   int
+		wantErr string
+	}{
+		{name: "always full", limit: 2, wantErr: "raise the query limit"},
+		{name: "under the limit", limit: 10},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var last, total time.Duration
+			calls := 0
+			q, splits, err := Walk(context.Background(), WalkOptions{
+				Client: &Client{BaseURL: srv.URL, Limit: c.limit}, Service: "switchyard",
+				Since: t0, Until: t0.Add(time.Hour), Parallel: 2,
+				Progress: func(d, tot time.Duration) { last, total = d, tot },
+			}, func(Span) { calls++ })
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) || splits == 0 {
+					t.Fatalf("err %v after %d queries, %d splits", err, q, splits)
+				}
+				return
+			}
+			if err != nil || last != total || total != time.Hour || calls != 2*q {
+				t.Fatalf("err %v, progress %s of %s, %d spans from %d queries", err, last, total, calls, q)
+			}
+		})
+	}
+}
