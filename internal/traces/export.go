@@ -26,8 +26,8 @@ type WalkOptions struct {
 	// that holds more traces than the limit (default 1ms).
 	MinWindow time.Duration
 	// Parallel splits the range into this many equal parts walked at once
-	// (default 1). Jaeger's in-memory store scans its traces for every
-	// query on one goroutine, so two queries in flight use two cores.
+	// (0: DefaultParallel). Jaeger builds each answer on one goroutine, so
+	// two queries in flight overlap its work with our decoding.
 	Parallel int
 	// Progress, when set, is told how much of the range is done. It is
 	// called from one goroutine at a time.
@@ -60,7 +60,10 @@ func Walk(ctx context.Context, o WalkOptions, fn func(Span)) (queries, splits in
 		return 0, 0, fmt.Errorf("walk: since %s is not before until %s", since.Format(time.RFC3339), until.Format(time.RFC3339))
 	}
 	total := until.Sub(since)
-	parts := max(o.Parallel, 1)
+	parts := o.Parallel
+	if parts <= 0 {
+		parts = DefaultParallel
+	}
 	w := &walker{o: o, fn: fn, total: total, done: make([]time.Duration, parts)}
 	if w.o.InitialWindow <= 0 {
 		w.o.InitialWindow = max(total/time.Duration(16*parts), time.Second)
