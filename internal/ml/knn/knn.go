@@ -43,13 +43,13 @@ type Config struct {
 	// Power sharpens the similarity weighting: a neighbour weighs sim^Power
 	// (default 1).
 	Power float64 `yaml:"power" json:"power"`
-	// Lists is the number of ivf clusters (default 4*sqrt(rows)).
+	// Lists is the number of ivf clusters (default 2*sqrt(rows)).
 	Lists int `yaml:"lists" json:"lists"`
 	// Probe is how many clusters an ivf query scores (default 8).
 	Probe int `yaml:"probe" json:"probe"`
 	// ProjDim is the ivf projection width, a multiple of 64 (default 64).
 	ProjDim int `yaml:"proj_dim" json:"proj_dim"`
-	// Rerank is how many ivf candidates are re-scored exactly (default 4*K).
+	// Rerank is how many ivf candidates are re-scored exactly (default 2*K).
 	Rerank int `yaml:"rerank" json:"rerank"`
 	// Seed drives the projection and the clustering.
 	Seed int64 `yaml:"seed" json:"seed"`
@@ -69,7 +69,7 @@ func (c Config) withDefaults(rows int) (Config, error) {
 		c.Power = 1
 	}
 	if c.Lists == 0 {
-		c.Lists = int(4 * math.Sqrt(float64(rows)))
+		c.Lists = int(2 * math.Sqrt(float64(rows)))
 	}
 	c.Lists = max(1, min(c.Lists, rows))
 	if c.Probe == 0 {
@@ -80,7 +80,7 @@ func (c Config) withDefaults(rows int) (Config, error) {
 		c.ProjDim = 64
 	}
 	if c.Rerank == 0 {
-		c.Rerank = 4 * c.K
+		c.Rerank = 2 * c.K
 	}
 	switch {
 	case c.K < 1:
@@ -256,8 +256,8 @@ type scratch struct {
 	top     topK
 	probe   topK
 	proj    []float32
-	dense   []float32 // query scattered to dim, for exact re-ranking
 	cand    []uint32
+	bits    []uint64 // ivf: query features, one bit per feature
 }
 
 func (m *Model) newScratch() any {
@@ -266,7 +266,7 @@ func (m *Model) newScratch() any {
 		s.scores = make([]float32, len(m.rows))
 	} else {
 		s.proj = make([]float32, m.cfg.ProjDim)
-		s.dense = make([]float32, m.dim)
+		s.bits = make([]uint64, (m.dim+63)/64)
 		s.top.k = m.cfg.Rerank
 	}
 	return s
