@@ -29,6 +29,8 @@ func TestFindBadAnswers(t *testing.T) {
 		{name: "legacy garbage", api: APILegacy, status: 200, body: `{"data":`, wantErr: []string{"not the legacy traces JSON"}},
 		{name: "legacy errors", api: APILegacy, status: 200, body: `{"data":[],"errors":[{"code":400,"msg":"bad service"}]}`, wantErr: []string{"bad service"}},
 		{name: "v3 wrong path 404", api: APIv3, status: 404, body: `404 page not found`, wantErr: []string{"404"}},
+		{name: "limit above max_traces", api: APIv3, status: 500, body: `{"error":{"httpCode":500,"message":"search depth must be greater than 0 and less than max traces"}}`,
+			wantErr: []string{"lower --limit", "query limit 5000"}},
 		{name: "v3 no traces is empty", api: APIv3, status: 404, body: `{"error":{"httpCode":404,"message":"No traces found"}}`},
 		{name: "legacy empty", api: APILegacy, status: 200, body: `{"data":[],"total":0}`},
 	}

@@ -102,7 +102,12 @@ func (c *Client) Find(ctx context.Context, service string, from, to time.Time) (
 	}
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, 0, fmt.Errorf("%w: %s answered %s: %s", ErrJaeger, redact(u), resp.Status, strings.TrimSpace(string(body)))
+		hint := ""
+		if strings.Contains(string(body), "search depth") {
+			// The in-memory store refuses searches deeper than its max_traces.
+			hint = fmt.Sprintf(" (the query limit %d is above Jaeger's max_traces: lower --limit)", c.limit())
+		}
+		return nil, 0, fmt.Errorf("%w: %s answered %s: %s%s", ErrJaeger, redact(u), resp.Status, strings.TrimSpace(string(body)), hint)
 	}
 	// goccy/go-json decodes these documents about twice as fast as
 	// encoding/json, which was half the export's time (bench/notes/traces.md).

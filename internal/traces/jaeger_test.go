@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,6 +210,21 @@ func TestWalkWindowBoundaries(t *testing.T) {
 				if w >= step && rep.Splits == 0 {
 					t.Errorf("window %s: no window was split at the limit of 8", w)
 				}
+			}
+		})
+	}
+}
+
+// Jaeger's in-memory store refuses searches deeper than its max_traces; the
+// export says which flag to change instead of passing the refusal on bare.
+func TestLimitAboveMaxTraces(t *testing.T) {
+	j := testsvc.StartJaeger(t, testsvc.JaegerOptions{MaxTraces: 100})
+	for _, api := range []API{APIv3, APILegacy} {
+		t.Run(string(api), func(t *testing.T) {
+			c := &Client{BaseURL: j.QueryURL, API: api, Limit: 500}
+			_, _, err := ExportJaeger(context.Background(), WalkOptions{Client: c, Service: "switchyard", Since: t0, Until: t0.Add(time.Hour)}, JoinOptions{})
+			if err == nil || !strings.Contains(err.Error(), "lower --limit") || !strings.Contains(err.Error(), j.QueryURL) {
+				t.Fatalf("err %v", err)
 			}
 		})
 	}
