@@ -27,8 +27,8 @@ func TestLearnsTopics(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"one-layer", Config{Hidden: []int{16}, Seed: 1}},
-		{"two-layer", Config{Hidden: []int{16, 8}, Seed: 2, BatchSize: 16}},
+		{"one-layer", Config{Hidden: []int{16}, Seed: 1, MaxEpochs: 30}},
+		{"two-layer", Config{Hidden: []int{16, 8}, Seed: 2, BatchSize: 16, MaxEpochs: 30}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Train(context.Background(), tc.cfg, train.X, synthetic.Dim, train.Q, nil)
