@@ -24,6 +24,10 @@ fmt-check:
 test: services fmt-check vet
 	SWITCHYARD_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 45m $(PKGS)
 
+# The whole loop on embedded defaults: traffic, traces, training, hot reload, rollback.
+demo:
+	$(GO) run ./cmd/switchyard demo
+
 serve:
 	$(GO) run ./cmd/switchyard serve --config examples/quickstart.yaml
 
