@@ -78,10 +78,18 @@ func Train(ctx context.Context, cfg TrainConfig, rows []dataset.Row) (*Router, S
 	if len(cfg.OperatingPoints) == 0 {
 		cfg.OperatingPoints = eval.DefaultOperatingPoints()
 	}
+	captured := 0
 	for i, r := range rows {
-		if r.Prompt == "" {
-			return nil, sum, fmt.Errorf("train: row %d (%s) has no prompt text", i, r.ID)
+		switch {
+		case r.Prompt != "":
+		case r.Features != nil && len(r.Features.Idx) > 0:
+			captured++
+		default:
+			return nil, sum, fmt.Errorf("train: row %d (%s) has neither prompt text nor captured features", i, r.ID)
 		}
+	}
+	if captured > 0 && !feature.CaptureCompatible(cfg.Featurizer) {
+		return nil, sum, fmt.Errorf("train: %d rows carry only captured features (prompt_capture: features), which need featurizer kind tfidf with its default dim and n-grams", captured)
 	}
 	if len(rows) < 10 {
 		return nil, sum, fmt.Errorf("train: %d rows is too few (need at least 10)", len(rows))
@@ -107,15 +115,7 @@ func Train(ctx context.Context, cfg TrainConfig, rows []dataset.Row) (*Router, S
 	}
 
 	progress("fit featurizer", 1)
-	texts := make([]string, len(rows))
-	for i, r := range rows {
-		texts[i] = r.Prompt
-	}
-	feat, err := feature.Fit(ctx, cfg.Featurizer, texts)
-	if err != nil {
-		return nil, sum, fmt.Errorf("train: %w", err)
-	}
-	xs, err := feat.Transform(ctx, texts)
+	feat, xs, err := featurizeRows(ctx, cfg.Featurizer, rows, captured)
 	if err != nil {
 		return nil, sum, fmt.Errorf("train: %w", err)
 	}
@@ -127,7 +127,7 @@ func Train(ctx context.Context, cfg TrainConfig, rows []dataset.Row) (*Router, S
 	w := rowWeights(rows)
 	chars := make([]int, len(rows))
 	for i, r := range rows {
-		chars[i] = len(r.Prompt)
+		chars[i] = promptChars(r)
 	}
 
 	// Hold out a validation split to calibrate the operating points.
@@ -314,18 +314,35 @@ func (r *Router) PredictVectors(xs []feature.Vector, chars []int) eval.Matrix {
 }
 
 // PredictRows featurizes rows' prompts and predicts every candidate.
+// Rows captured as features only are re-weighted when the router's
+// featurizer is capture-compatible tf-idf.
 func (r *Router) PredictRows(ctx context.Context, rows []dataset.Row) (eval.Matrix, error) {
-	texts := make([]string, len(rows))
+	texts := make([]string, 0, len(rows))
 	chars := make([]int, len(rows))
+	tf, _ := r.feat.(*feature.TFIDF)
 	for i, row := range rows {
-		if row.Prompt == "" {
-			return eval.Matrix{}, fmt.Errorf("predict: row %d (%s) has no prompt text", i, row.ID)
+		chars[i] = promptChars(row)
+		switch {
+		case row.Prompt != "":
+			texts = append(texts, row.Prompt)
+		case row.Features != nil && tf != nil:
+		default:
+			return eval.Matrix{}, fmt.Errorf("predict: row %d (%s) has no prompt text (and this router cannot use captured features)", i, row.ID)
 		}
-		texts[i], chars[i] = row.Prompt, len(row.Prompt)
 	}
-	xs, err := r.feat.Transform(ctx, texts)
+	tx, err := r.feat.Transform(ctx, texts)
 	if err != nil {
 		return eval.Matrix{}, fmt.Errorf("predict: %w", err)
+	}
+	xs := make([]feature.Vector, len(rows))
+	k := 0
+	for i, row := range rows {
+		if row.Prompt != "" {
+			xs[i] = tx[k]
+			k++
+		} else {
+			xs[i] = tf.Reweight(*row.Features)
+		}
 	}
 	return r.PredictVectors(xs, chars), nil
 }
@@ -337,6 +354,9 @@ func (r *Router) canaries(ctx context.Context, rows []dataset.Row, n int) []bund
 	for _, row := range rows {
 		if len(out) >= n {
 			break
+		}
+		if row.Prompt == "" {
+			continue // a captured row has no text to replay
 		}
 		for _, op := range r.manifest.Operating {
 			d, err := r.Decide(ctx, row.Prompt, nil, op.Lambda)
@@ -357,4 +377,58 @@ func clearWin(d Decision) bool {
 		}
 	}
 	return true
+}
+
+// featurizeRows fits the featurizer and featurizes every row. Rows captured
+// as features only (no text) count toward tf-idf's document frequencies and
+// are re-weighted by its idf, which gives the vector the text would have.
+func featurizeRows(ctx context.Context, cfg feature.Config, rows []dataset.Row, captured int) (feature.Featurizer, []feature.Vector, error) {
+	if captured == 0 {
+		texts := make([]string, len(rows))
+		for i, r := range rows {
+			texts[i] = r.Prompt
+		}
+		feat, err := feature.Fit(ctx, cfg, texts)
+		if err != nil {
+			return nil, nil, err
+		}
+		xs, err := feat.Transform(ctx, texts)
+		return feat, xs, err
+	}
+	var texts []string
+	var vecs []feature.Vector
+	for _, r := range rows {
+		if r.Prompt != "" {
+			texts = append(texts, r.Prompt)
+		} else {
+			vecs = append(vecs, *r.Features)
+		}
+	}
+	t, err := feature.FitTFIDFMixed(cfg, texts, vecs)
+	if err != nil {
+		return nil, nil, err
+	}
+	xs := make([]feature.Vector, len(rows))
+	for i, r := range rows {
+		if r.Prompt != "" {
+			xs[i] = t.TransformOne(r.Prompt)
+		} else {
+			xs[i] = t.Reweight(*r.Features)
+		}
+	}
+	return t, xs, nil
+}
+
+// promptChars is the prompt's length for the cost model: the text's, or for
+// a captured row about four characters per recorded input token.
+func promptChars(r dataset.Row) int {
+	if r.Prompt != "" {
+		return len(r.Prompt)
+	}
+	for _, o := range r.Outcomes {
+		if o.InputTokens != nil {
+			return 4 * *o.InputTokens
+		}
+	}
+	return 0
 }
