@@ -20,6 +20,7 @@ func Config(set, kind string) router.TrainConfig {
 	case "routerbench":
 		cfg.KNN = knn.Config{K: 150, Prior: 3}
 		cfg.MLP = mlp.Config{Hidden: []int{32}, L2: 1e-4, LearningRate: 3e-3}
+		cfg.NoRefit = kind == router.KindMLP
 		cfg.SVM = svm.Config{C: 0.003}
 	case "dcrouter":
 		cfg.KNN = knn.Config{K: 80, Prior: 0.5}

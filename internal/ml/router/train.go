@@ -40,8 +40,12 @@ type TrainConfig struct {
 	// ValFrac is the share of the training rows held out to calibrate the
 	// operating points (default 0.2).
 	ValFrac float64
-	// Refit retrains on all training rows after calibration (default true
-	// via NoRefit=false): the lambdas carry over, the model sees more data.
+	// NoRefit keeps the model trained on the fit split, the one the
+	// operating points were calibrated on. By default Train refits on all
+	// training rows after calibration, which suits KNN and SVM (their fits
+	// are stable, so the lambdas carry over); an MLP stops at a different
+	// epoch when refitted and its quality scale shifts enough that the
+	// calibrated lambdas miss their targets, so MLP configs should set it.
 	NoRefit bool
 	Seed    int64
 	// Canaries is how many validation prompts to record (default 8).
