@@ -1,9 +1,11 @@
 package knn
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/internal/bundle"
@@ -138,5 +140,59 @@ func TestBadInput(t *testing.T) {
 		if _, err := Unmarshal(blob[:n]); !errors.Is(err, bundle.ErrCorrupt) {
 			t.Fatalf("truncated to %d bytes: got %v, want ErrCorrupt", n, err)
 		}
+	}
+}
+
+// denseTopics makes embedding-like dense unit vectors: topic A leans on the
+// first half of the dimensions, topic B on the second.
+func denseTopics(n, dim int, seed uint64) ([]feature.Vector, [][]float64, []int) {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	xs := make([]feature.Vector, n)
+	ys := make([][]float64, n)
+	topics := make([]int, n)
+	for i := range xs {
+		topic := i % 2
+		v := feature.Vector{Idx: make([]uint32, dim), Val: make([]float32, dim)}
+		var norm float64
+		for d := range dim {
+			x := rng.NormFloat64() * 0.3
+			if (d < dim/2) == (topic == 0) {
+				x += 1
+			}
+			v.Idx[d], v.Val[d] = uint32(d), float32(x)
+			norm += x * x
+		}
+		for d := range v.Val {
+			v.Val[d] /= float32(math.Sqrt(norm))
+		}
+		xs[i], topics[i] = v, topic
+		ys[i] = []float64{float64(1 - topic), float64(topic)}
+	}
+	return xs, ys, topics
+}
+
+func TestDensePath(t *testing.T) {
+	const dim = 32
+	x, y, _ := denseTopics(400, dim, 1)
+	tx, _, topics := denseTopics(100, dim, 2)
+	for _, cfg := range []Config{{K: 10}, {K: 10, Index: IndexIVF, Lists: 8, Probe: 2}} {
+		t.Run(cmp.Or(cfg.Index, IndexExact)+"-dense", func(t *testing.T) {
+			m, err := Train(context.Background(), cfg, x, dim, y, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Index == "" && !m.dense {
+				t.Fatal("dense rows did not take the dense path")
+			}
+			wrong := 0
+			for i, p := range predictAll(m, tx) {
+				if (p[1] > p[0]) != (topics[i] == 1) {
+					wrong++
+				}
+			}
+			if wrong > 2 {
+				t.Fatalf("%d of %d dense rows misrouted", wrong, len(tx))
+			}
+		})
 	}
 }
