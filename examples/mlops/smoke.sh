@@ -103,6 +103,12 @@ die() {
 cleanup() {
   local rc=$?
   local i
+  [ -z "${WATCHDOG:-}" ] || kill "$WATCHDOG" 2>/dev/null || true
+  if [ -e "$WORK/timed-out" ]; then
+    CHECKS+=("FAIL	gave up after SMOKE_TIMEOUT=${TIMEOUT}s")
+    printf '[smoke %4ss] FAIL: gave up after SMOKE_TIMEOUT=%ss\n' "$(elapsed)" "$TIMEOUT" >&2
+    FAILED=1
+  fi
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
     stop_pid "${PIDS[$i]}" "${NAMES[$i]}"
   done
@@ -123,6 +129,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# The watchdog bounds the whole run: past SMOKE_TIMEOUT it marks the run
+# timed out and sends SIGTERM, whose trap stops everything started here.
+(
+  end=$((SECONDS + TIMEOUT))
+  while [ "$SECONDS" -lt "$end" ]; do sleep 1; done
+  : >"$WORK/timed-out"
+  kill -TERM $$
+) 2>/dev/null &
+WATCHDOG=$!
 
 # stop_pid ends a process this script started: SIGTERM, then SIGKILL after 10 s.
 stop_pid() {
@@ -150,11 +166,15 @@ start() {
 alive() { kill -0 "${PIDS[$1]}" 2>/dev/null; }
 
 # free_port sets PORT to a 127.0.0.1 port nobody listened on a moment ago
-# and that this script has not handed out yet.
+# and that this script has not handed out yet. It draws below the kernel's
+# ephemeral range, where outgoing connections and other tests' ":0" binds
+# take their ports.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
-  local p i
+  local p i lo=20000 span=12000
+  if [ "$EPHEMERAL_LOW" -gt 21000 ]; then span=$((EPHEMERAL_LOW - lo)); else lo=61000; span=4000; fi
   for i in $(seq 1 500); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((lo + (RANDOM * 32768 + RANDOM) % span))
     case "$USED_PORTS" in *" $p "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       USED_PORTS="$USED_PORTS$p "
@@ -187,6 +207,35 @@ wait_for() {
     fi
     sleep 0.2
   done
+}
+
+# up SECONDS CMD...: waits until CMD succeeds while the last started
+# process lives; fails when it exited or the time ran out.
+up() {
+  local secs=$1 idx=$((${#PIDS[@]} - 1)) deadline
+  shift
+  deadline=$(($(date +%s) + secs))
+  until "$@" >/dev/null 2>&1; do
+    alive "$idx" || return 1
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+  sleep 0.3 # something else may hold the port: make sure ours did not exit
+  alive "$idx"
+}
+
+# launch NAME FN: FN picks ports, starts the service and waits for it (up).
+# A port found free can be taken before the service binds it, so a start
+# that fails is stopped and tried again on new ports, three times in all.
+launch() {
+  local name=$1 fn=$2 try
+  for try in 1 2 3; do
+    "$fn" && return 0
+    stop_pid "${PIDS[-1]}" "$name"
+    unset 'PIDS[-1]' 'NAMES[-1]'
+    info "$name did not come up (try $try): $(tail -n 2 "$LOGS/$name.log" | tr '\n' ' ')"
+  done
+  die "$name did not come up in 3 tries; see $LOGS/$name.log"
 }
 
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
@@ -227,28 +276,39 @@ say "work directory $WORK (run $RUN_ID)"
 command -v curl >/dev/null || die "curl is required"
 command -v go >/dev/null || [ -n "${SWITCHYARD_BIN:-}" ] || die "go is required to build switchyard (or set SWITCHYARD_BIN)"
 
-if [ -z "${REDIS_URL:-}" ]; then
-  bin=$(find_bin redis-server SWITCHYARD_REDIS_SERVER)
+start_redis() {
   free_port
-  mkdir -p "$WORK/redis"
-  start redis "$LOGS/redis.log" "$bin" --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no \
+  start redis "$LOGS/redis.log" "$REDIS_BIN" --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$WORK/redis" --protected-mode yes
-  export REDIS_URL="redis://127.0.0.1:$PORT/0"
-  wait_for "redis-server" 15 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT"
+  REDIS_URL="redis://127.0.0.1:$PORT/0"
+  up 15 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT"
+}
+
+start_s3() {
+  free_port
+  start versitygw "$LOGS/versitygw.log" env ROOT_ACCESS_KEY="$AWS_ACCESS_KEY_ID" ROOT_SECRET_KEY="$AWS_SECRET_ACCESS_KEY" \
+    "$S3_BIN" --port "127.0.0.1:$PORT" posix --versioning-dir "$WORK/s3/versions" "$WORK/s3/data"
+  S3_ENDPOINT="http://127.0.0.1:$PORT"
+  up 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT"
+}
+
+if [ -z "${REDIS_URL:-}" ]; then
+  REDIS_BIN=$(find_bin redis-server SWITCHYARD_REDIS_SERVER)
+  mkdir -p "$WORK/redis"
+  launch redis start_redis
+  export REDIS_URL
   say "started redis-server at $REDIS_URL"
 else
   say "using Redis at $REDIS_URL"
 fi
 
 if [ -z "${S3_ENDPOINT:-}" ]; then
-  bin=$(find_bin versitygw SWITCHYARD_VERSITYGW)
-  free_port
+  S3_BIN=$(find_bin versitygw SWITCHYARD_VERSITYGW)
   export AWS_ACCESS_KEY_ID="smoke$RANDOM" AWS_SECRET_ACCESS_KEY="smoke-secret-$RANDOM$RANDOM"
+  unset AWS_SESSION_TOKEN AWS_PROFILE
   mkdir -p "$WORK/s3/data" "$WORK/s3/versions"
-  start versitygw "$LOGS/versitygw.log" env ROOT_ACCESS_KEY="$AWS_ACCESS_KEY_ID" ROOT_SECRET_KEY="$AWS_SECRET_ACCESS_KEY" \
-    "$bin" --port "127.0.0.1:$PORT" posix --versioning-dir "$WORK/s3/versions" "$WORK/s3/data"
-  export S3_ENDPOINT="http://127.0.0.1:$PORT"
-  wait_for "versitygw" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT"
+  launch versitygw start_s3
+  export S3_ENDPOINT
   say "started VersityGW (S3, posix backend with a versioning directory) at $S3_ENDPOINT"
 else
   [ -n "${AWS_ACCESS_KEY_ID:-}" ] && [ -n "${AWS_SECRET_ACCESS_KEY:-}" ] ||
@@ -264,7 +324,8 @@ case "$code" in
   404)
     s3curl PUT "$S3_BUCKET" -f -o /dev/null || die "create bucket $S3_BUCKET at $S3_ENDPOINT"
     ;;
-  *) die "bucket $S3_BUCKET at $S3_ENDPOINT: HEAD answered $code (wrong keys or endpoint?)" ;;
+  000) die "S3 at $S3_ENDPOINT does not answer" ;;
+  *) die "bucket $S3_BUCKET at $S3_ENDPOINT: HEAD answered $code (403: wrong keys)" ;;
 esac
 s3curl PUT "$S3_BUCKET?versioning=" -f -o /dev/null -H 'Content-Type: application/xml' \
   --data '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' ||
@@ -274,9 +335,8 @@ s3curl GET "$S3_BUCKET?versioning=" | grep -q '<Status>Enabled</Status>' ||
 STORE="s3://$S3_BUCKET/$S3_PREFIX?endpoint=$S3_ENDPOINT"
 check "bucket $S3_BUCKET has versioning enabled; store $STORE"
 
-if [ -z "${JAEGER_QUERY_URL:-}" ]; then
-  [ -z "${OTLP_ENDPOINT:-}" ] || die "OTLP_ENDPOINT is set without JAEGER_QUERY_URL: set both or neither"
-  bin=$(find_bin jaeger SWITCHYARD_JAEGER)
+start_jaeger() {
+  local jh jq_http jq_grpc og oh
   free_port; jh=$PORT; free_port; jq_http=$PORT; free_port; jq_grpc=$PORT; free_port; og=$PORT; free_port; oh=$PORT
   cat >"$WORK/jaeger.yaml" <<EOF
 service:
@@ -305,10 +365,17 @@ processors:
 exporters:
   jaeger_storage_exporter: {trace_storage: mem}
 EOF
-  start jaeger "$LOGS/jaeger.log" "$bin" --config "$WORK/jaeger.yaml"
-  export JAEGER_QUERY_URL="http://127.0.0.1:$jq_http" OTLP_ENDPOINT="http://127.0.0.1:$oh"
-  wait_for "jaeger" 60 http_ok "http://127.0.0.1:$jh/status"
-  wait_for "jaeger query API" 30 http_ok "$JAEGER_QUERY_URL/api/v3/services"
+  start jaeger "$LOGS/jaeger.log" "$JAEGER_BIN" --config "$WORK/jaeger.yaml"
+  JAEGER_QUERY_URL="http://127.0.0.1:$jq_http"
+  OTLP_ENDPOINT="http://127.0.0.1:$oh"
+  up 60 http_ok "http://127.0.0.1:$jh/status" && up 30 http_ok "$JAEGER_QUERY_URL/api/v3/services"
+}
+
+if [ -z "${JAEGER_QUERY_URL:-}" ]; then
+  [ -z "${OTLP_ENDPOINT:-}" ] || die "OTLP_ENDPOINT is set without JAEGER_QUERY_URL: set both or neither"
+  JAEGER_BIN=$(find_bin jaeger SWITCHYARD_JAEGER)
+  launch jaeger start_jaeger
+  export JAEGER_QUERY_URL OTLP_ENDPOINT
   say "started Jaeger v2 (in-memory): OTLP/HTTP $OTLP_ENDPOINT, query $JAEGER_QUERY_URL"
 else
   [ -n "${OTLP_ENDPOINT:-}" ] || die "JAEGER_QUERY_URL is set: set OTLP_ENDPOINT (Jaeger's OTLP receiver) too"
@@ -400,13 +467,17 @@ routes:
 EOF
 export SMOKE_CLIENT_KEY="$CLIENT_KEY" SMOKE_ADMIN_KEY="$ADMIN_KEY" SWITCHYARD_STORE="$STORE"
 
-free_port; P1=$PORT; free_port; P2=$PORT
-GW1="http://127.0.0.1:$P1"
-GW2="http://127.0.0.1:$P2"
-start gateway-1 "$LOGS/gateway-1.log" "$SY" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$P1" --shutdown-delay 1s
-start gateway-2 "$LOGS/gateway-2.log" "$SY" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$P2" --shutdown-delay 1s
-wait_for "gateway-1 (/health/ready)" 30 http_ok "$GW1/health/ready"
-wait_for "gateway-2 (/health/ready)" 30 http_ok "$GW2/health/ready"
+# start_gateway N: replica N on a free port, ready when /health/ready answers 200.
+start_gateway() {
+  free_port
+  start "gateway-$1" "$LOGS/gateway-$1.log" "$SY" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$PORT" --shutdown-delay 1s
+  printf -v "GW$1" 'http://127.0.0.1:%s' "$PORT"
+  up 30 http_ok "http://127.0.0.1:$PORT/health/ready"
+}
+start_gateway_1() { start_gateway 1; }
+start_gateway_2() { start_gateway 2; }
+launch gateway-1 start_gateway_1
+launch gateway-2 start_gateway_2
 say "two gateway replicas ready at $GW1 and $GW2 (service $SERVICE)"
 
 # ------------------------------------------------------------ the loop
@@ -423,18 +494,18 @@ traffic() {
   n0=$(prom_sum switchyard_requests_total 'route="auto"')
   q0=$(prom_sum switchyard_feedback_value_sum 'metric="quality"')
   f0=$(prom_sum switchyard_feedback_value_count 'metric="quality"')
+  local synth=()
   i=0
   for u in "$GW1" "$GW2"; do
     i=$((i + 1))
     "$SY" traces synth --gateway "$u" --key "$CLIENT_KEY" --requests "$half" --concurrency 4 \
       --seed $((seed * 10 + i)) --config "$WORK/gateway.yaml" --max-duration 3m \
       >"$LOGS/synth-$round-$i.out" 2>&1 &
-    eval "synth_$i=\$!"
+    synth+=("$!")
   done
-  # shellcheck disable=SC2154
-  wait "$synth_1" || die "traffic round $round on gateway-1: $(tail -n 3 "$LOGS/synth-$round-1.out")"
-  # shellcheck disable=SC2154
-  wait "$synth_2" || die "traffic round $round on gateway-2: $(tail -n 3 "$LOGS/synth-$round-2.out")"
+  for i in 1 2; do
+    wait "${synth[$((i - 1))]}" || die "traffic round $round on gateway-$i: $(tail -n 3 "$LOGS/synth-$round-$i.out")"
+  done
   for i in 1 2; do
     out="$LOGS/synth-$round-$i.out"
     sent=$(sed -n 's/^sent \([0-9]*\) requests.*: \([0-9]*\) ok.*/\1/p' "$out")
