@@ -8,10 +8,15 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/bundle"
 )
 
-const codecVersion = 1
+// Payload versions: 1 holds one network; 2 holds an ensemble with its packed
+// input layer. Version 1 payloads still load (as a one-member ensemble).
+const (
+	codecV1      = 1
+	codecVersion = 2
+)
 
-// MarshalBinary encodes the configuration, the input columns and every
-// layer's weights and biases.
+// MarshalBinary encodes the configuration, the input columns, the packed
+// input layer and every member's upper layers.
 func (m *Model) MarshalBinary() ([]byte, error) {
 	e := &bundle.Enc{}
 	e.U32(codecVersion)
@@ -27,23 +32,32 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	e.F64(m.cfg.ValFrac)
 	e.Int(m.cfg.MinDF)
 	e.U64(uint64(m.cfg.Seed))
-	e.Int(m.Epochs)
+	e.Int(len(m.heads))
+	for _, n := range m.Epochs {
+		e.Int(n)
+	}
 	e.Int(m.dim)
 	e.Int(m.nCand)
 	e.U32s(m.cols)
-	for _, ly := range m.layers {
-		e.F32s(ly.w)
-		e.F32s(ly.b)
+	e.F32s(m.in)
+	e.F32s(m.inB)
+	for _, hd := range m.heads {
+		for _, ly := range hd.layers {
+			e.F32s(ly.w)
+			e.F32s(ly.b)
+		}
 	}
 	return e.B, nil
 }
 
-// Unmarshal restores a model written by MarshalBinary, validating every size
-// against the configuration so corrupt bytes give an error, never a panic.
+// Unmarshal restores a model written by MarshalBinary (either payload
+// version), validating every size against the configuration so corrupt
+// bytes give an error, never a panic.
 func Unmarshal(data []byte) (*Model, error) {
 	d := &bundle.Dec{B: data}
-	if v := d.U32(); d.Err == nil && v != codecVersion {
-		return nil, fmt.Errorf("mlp: unknown payload version %d (want %d)", v, codecVersion)
+	v := d.U32()
+	if d.Err == nil && v != codecV1 && v != codecVersion {
+		return nil, fmt.Errorf("mlp: unknown payload version %d (want %d or %d)", v, codecV1, codecVersion)
 	}
 	var cfg Config
 	nh := d.Int(1, 8, "hidden layers")
@@ -58,18 +72,36 @@ func Unmarshal(data []byte) (*Model, error) {
 	cfg.ValFrac = d.F64()
 	cfg.MinDF = d.Int(1, 1<<30, "min_df")
 	cfg.Seed = int64(d.U64())
+	cfg.Ensemble = 1
+	if v == codecVersion {
+		cfg.Ensemble = d.Int(1, 32, "ensemble")
+	}
 	m := &Model{}
-	m.Epochs = d.Int(0, 1<<30, "epochs")
+	for e := 0; e < cfg.Ensemble && d.Err == nil; e++ {
+		m.Epochs = append(m.Epochs, d.Int(0, 1<<30, "epochs"))
+	}
 	m.dim = d.Int(1, 1<<30, "dim")
 	m.nCand = d.Int(1, 1<<16, "candidates")
 	m.cols = d.U32s()
-	sizes := append(append([]int{len(m.cols)}, cfg.Hidden...), m.nCand)
-	for l := 0; l+1 < len(sizes) && d.Err == nil; l++ {
-		ly := layer{in: sizes[l], out: sizes[l+1], w: d.F32s(), b: d.F32s()}
-		if d.Err == nil && (len(ly.w) != ly.in*ly.out || len(ly.b) != ly.out) {
-			return nil, fmt.Errorf("mlp: %w: layer %d is not %dx%d", bundle.ErrCorrupt, l, ly.in, ly.out)
+	if d.Err == nil && len(cfg.Hidden) > 0 {
+		m.h0 = cfg.Hidden[0]
+		m.width = cfg.Ensemble * m.h0
+		m.in, m.inB = d.F32s(), d.F32s()
+		if d.Err == nil && (len(m.in) != len(m.cols)*m.width || len(m.inB) != m.width) {
+			return nil, fmt.Errorf("mlp: %w: input layer is not %dx%d", bundle.ErrCorrupt, len(m.cols), m.width)
 		}
-		m.layers = append(m.layers, ly)
+	}
+	sizes := append(slices.Clone(cfg.Hidden), m.nCand)
+	for e := 0; e < cfg.Ensemble && d.Err == nil; e++ {
+		var hd head
+		for l := 0; l+1 < len(sizes) && d.Err == nil; l++ {
+			ly := layer{in: sizes[l], out: sizes[l+1], w: d.F32s(), b: d.F32s()}
+			if d.Err == nil && (len(ly.w) != ly.in*ly.out || len(ly.b) != ly.out) {
+				return nil, fmt.Errorf("mlp: %w: member %d layer %d is not %dx%d", bundle.ErrCorrupt, e, l+1, ly.in, ly.out)
+			}
+			hd.layers = append(hd.layers, ly)
+		}
+		m.heads = append(m.heads, hd)
 	}
 	if err := d.Done("mlp model"); err != nil {
 		return nil, err
@@ -86,12 +118,22 @@ func Unmarshal(data []byte) (*Model, error) {
 			return nil, fmt.Errorf("mlp: %w: input columns not ascending below %d", bundle.ErrCorrupt, m.dim)
 		}
 	}
-	for _, ly := range m.layers {
-		for _, v := range ly.w {
+	finite := func(ws []float32) bool {
+		for _, v := range ws {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, fmt.Errorf("mlp: %w: non-finite weight", bundle.ErrCorrupt)
+				return false
 			}
 		}
+		return true
+	}
+	ok := finite(m.in) && finite(m.inB)
+	for _, hd := range m.heads {
+		for _, ly := range hd.layers {
+			ok = ok && finite(ly.w) && finite(ly.b)
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("mlp: %w: non-finite weight", bundle.ErrCorrupt)
 	}
 	m.cfg = cfg
 	m.init()

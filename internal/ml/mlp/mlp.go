@@ -10,10 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/switchyard-ai/switchyard/internal/ml/feature"
@@ -39,6 +40,11 @@ type Config struct {
 	ValFrac float64 `yaml:"val_frac" json:"val_frac"`
 	// MinDF drops input features seen in fewer training rows (default 1).
 	MinDF int `yaml:"min_df" json:"min_df"`
+	// Ensemble is how many networks are trained and averaged (default 1).
+	// Member e uses seed Seed+e, so member 0 is the single network the same
+	// Config with Ensemble 1 trains. Members train concurrently, up to
+	// GOMAXPROCS at a time.
+	Ensemble int `yaml:"ensemble" json:"ensemble"`
 	// Seed drives initialisation, shuffling and the validation split.
 	Seed int64 `yaml:"seed" json:"seed"`
 }
@@ -68,6 +74,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MinDF == 0 {
 		c.MinDF = 1
 	}
+	if c.Ensemble == 0 {
+		c.Ensemble = 1
+	}
 	for _, h := range c.Hidden {
 		if h < 1 || h > 1<<14 {
 			return c, fmt.Errorf("hidden width %d: must be in [1, 16384]", h)
@@ -84,6 +93,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("val_frac %v: must be in (0, 0.5)", c.ValFrac)
 	case c.MinDF < 1:
 		return c, errors.New("min_df must be >= 1")
+	case c.Ensemble < 1 || c.Ensemble > 32:
+		return c, fmt.Errorf("ensemble %d: must be in [1, 32]", c.Ensemble)
 	}
 	return c, nil
 }
@@ -95,22 +106,46 @@ type layer struct {
 	w, b    []float32
 }
 
-// Model is a trained MLP. Immutable after Train or Unmarshal; Predict is safe
-// for concurrent use.
+// head is one ensemble member above the input layer: its hidden layers after
+// the first and its output layer. layers[0] reads the member's slice of the
+// packed first hidden layer.
+type head struct{ layers []layer }
+
+// Model is a trained MLP, or an ensemble of MLPs that differ only in their
+// seed (initialisation, shuffling, early-stopping split) and whose sigmoid
+// outputs are averaged. Averaging a few members cuts the variance that a
+// small training set leaves in any one of them.
+//
+// All members' input layers are packed side by side into one matrix, one
+// row per input feature: row c holds member 0's first-hidden-layer weights
+// for feature c, then member 1's, and so on. A prediction reads one
+// contiguous row per nonzero feature, so an ensemble costs the memory
+// traffic of one wider network rather than several scattered ones; the
+// input layer is most of the model and random rows of it are what a
+// prediction waits for.
+//
+// Immutable after Train or Unmarshal; Predict is safe for concurrent use.
 type Model struct {
-	cfg    Config
-	dim    int
-	nCand  int
-	cols   []uint32 // feature index of each input row, ascending
-	colOf  []int32  // feature index -> input row, -1 if unused (built, not stored)
-	layers []layer  // layers[0] is the sparse input layer; the last is the output
-	pool   sync.Pool
-	// Epochs is how many epochs ran before early stopping, for the report.
-	Epochs int
+	cfg   Config
+	dim   int
+	nCand int
+	cols  []uint32 // feature index of each input row, ascending
+	colOf []int32  // feature index -> input row, -1 if unused (built, not stored)
+	h0    int      // first hidden width (per member)
+	width int      // packed row width: members * h0
+	in    []float32
+	inB   []float32 // packed first hidden biases, width
+	heads []head
+	pool  sync.Pool
+	// Epochs is how many epochs each member ran before early stopping.
+	Epochs []int
 }
 
 // Candidates is the number of outputs.
 func (m *Model) Candidates() int { return m.nCand }
+
+// Members is the ensemble size.
+func (m *Model) Members() int { return len(m.heads) }
 
 func (m *Model) init() {
 	m.colOf = nil
@@ -140,34 +175,57 @@ func (m *Model) col(f uint32) int {
 	return -1
 }
 
-type acts struct{ a [][]float32 } // a[l] is the output of layer l
+// acts is a prediction's working memory: the packed first hidden layer and,
+// per member, the outputs of its later layers.
+type acts struct {
+	h []float32
+	a [][][]float32 // a[e][l] is the output of member e's layer l (after the input layer)
+}
 
 func (m *Model) newActs() *acts {
-	s := &acts{a: make([][]float32, len(m.layers))}
-	for l, ly := range m.layers {
-		s.a[l] = make([]float32, ly.out)
+	s := &acts{h: make([]float32, m.width), a: make([][][]float32, len(m.heads))}
+	for e, hd := range m.heads {
+		s.a[e] = make([][]float32, len(hd.layers))
+		for l, ly := range hd.layers {
+			s.a[e][l] = make([]float32, ly.out)
+		}
 	}
 	return s
 }
 
-// forward fills s.a; hidden layers use ReLU, the output stays as logits.
-func (m *Model) forward(x feature.Vector, s *acts) {
+// Predict writes each candidate's predicted quality (the members' mean
+// sigmoid output) into out; it allocates nothing in the steady state.
+func (m *Model) Predict(x feature.Vector, out []float64) {
+	s := m.pool.Get().(*acts)
 	impl := blas32.Implementation()
-	l0 := m.layers[0]
-	h := s.a[0]
-	copy(h, l0.b)
+	h := s.h
+	copy(h, m.inB)
+	w := m.width
 	for k, f := range x.Idx {
 		if c := m.col(f); c >= 0 {
-			impl.Saxpy(l0.out, x.Val[k], l0.w[c*l0.out:], 1, h, 1)
+			impl.Saxpy(w, x.Val[k], m.in[c*w:(c+1)*w], 1, h, 1)
 		}
 	}
-	for l := 1; l < len(m.layers); l++ {
-		relu(s.a[l-1])
-		ly := m.layers[l]
-		copy(s.a[l], ly.b)
-		// out = W^T in, with W stored in x out.
-		impl.Sgemv('T', ly.in, ly.out, 1, ly.w, ly.out, s.a[l-1], 1, 1, s.a[l], 1)
+	clear(out[:m.nCand])
+	for e, hd := range m.heads {
+		prev := h[e*m.h0 : (e+1)*m.h0]
+		for l, ly := range hd.layers {
+			relu(prev)
+			cur := s.a[e][l]
+			copy(cur, ly.b)
+			// cur = W^T prev, with W stored in x out.
+			impl.Sgemv('T', ly.in, ly.out, 1, ly.w, ly.out, prev, 1, 1, cur, 1)
+			prev = cur
+		}
+		for j, z := range prev {
+			out[j] += float64(sigmoid(z))
+		}
 	}
+	inv := 1 / float64(len(m.heads))
+	for j := range out[:m.nCand] {
+		out[j] *= inv
+	}
+	m.pool.Put(s)
 }
 
 func relu(v []float32) {
@@ -180,20 +238,28 @@ func relu(v []float32) {
 
 func sigmoid(z float32) float32 { return 1 / (1 + float32(math.Exp(float64(-z)))) }
 
-// Predict writes each candidate's predicted quality into out; it allocates
-// nothing in the steady state.
-func (m *Model) Predict(x feature.Vector, out []float64) {
-	s := m.pool.Get().(*acts)
-	m.forward(x, s)
-	for j, z := range s.a[len(s.a)-1] {
-		out[j] = float64(sigmoid(z))
+// pack builds the serving layout from trained member networks (each a full
+// layer stack whose layer 0 is the sparse input layer).
+func (m *Model) pack(nets [][]layer) {
+	m.h0 = nets[0][0].out
+	m.width = len(nets) * m.h0
+	n := len(m.cols)
+	m.in = make([]float32, n*m.width)
+	m.inB = make([]float32, 0, m.width)
+	m.heads = m.heads[:0]
+	for e, ls := range nets {
+		l0 := ls[0]
+		for c := 0; c < n; c++ {
+			copy(m.in[c*m.width+e*m.h0:], l0.w[c*m.h0:(c+1)*m.h0])
+		}
+		m.inB = append(m.inB, l0.b...)
+		m.heads = append(m.heads, head{layers: ls[1:]})
 	}
-	m.pool.Put(s)
 }
 
-// Train fits the network. x are feature vectors of dimension dim, y the rows
-// x candidates quality matrix (NaN = missing, masked out of the loss), w the
-// per-row weights (nil = 1).
+// Train fits the network(s). x are feature vectors of dimension dim, y the
+// rows x candidates quality matrix (NaN = missing, masked out of the loss),
+// w the per-row weights (nil = 1).
 func Train(ctx context.Context, cfg Config, x []feature.Vector, dim int, y [][]float64, w []float64) (*Model, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -234,31 +300,33 @@ func Train(ctx context.Context, cfg Config, x []feature.Vector, dim int, y [][]f
 	if len(m.cols) == 0 {
 		return nil, errors.New("mlp: no input feature reaches min_df")
 	}
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d6c70))
-	sizes := append([]int{len(m.cols)}, cfg.Hidden...)
-	sizes = append(sizes, nCand)
-	for l := 0; l+1 < len(sizes); l++ {
-		in, out := sizes[l], sizes[l+1]
-		ly := layer{in: in, out: out, w: make([]float32, in*out), b: make([]float32, out)}
-		// He initialisation for ReLU layers; the sparse input layer sees
-		// L2-normalised rows, so its fan-in is effectively small.
-		fan := float64(in)
-		if l == 0 {
-			fan = 1
-		}
-		scale := math.Sqrt(2 / fan)
-		if l == 0 {
-			scale = 0.1
-		}
-		for i := range ly.w {
-			ly.w[i] = float32(rng.NormFloat64() * scale)
-		}
-		m.layers = append(m.layers, ly)
-	}
 	m.init()
-	t := newTrainer(m, x, y, w, rng)
-	if err := t.run(ctx); err != nil {
+	// Resolve every row's features to input rows once, for all members.
+	colIdx := make([][]int32, len(x))
+	for i, r := range x {
+		ci := make([]int32, len(r.Idx))
+		for k, f := range r.Idx {
+			ci[k] = int32(m.col(f))
+		}
+		colIdx[i] = ci
+	}
+	nets := make([][]layer, cfg.Ensemble)
+	m.Epochs = make([]int, cfg.Ensemble)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for e := range nets {
+		g.Go(func() error {
+			t := newTrainer(cfg, len(m.cols), nCand, cfg.Seed+int64(e), x, colIdx, y, w)
+			if err := t.run(gctx); err != nil {
+				return err
+			}
+			nets[e], m.Epochs[e] = t.layers, t.epochs
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	m.pack(nets)
 	return m, nil
 }

@@ -20,13 +20,17 @@ const (
 // adam holds the moment estimates of one layer.
 type adam struct{ mw, vw, mb, vb []float32 }
 
-// trainer runs mini-batch Adam. The input layer's gradient is sparse: only
-// the rows of features present in the batch are accumulated and updated
-// ("lazy" Adam), so a step costs the batch's nonzeros times the first hidden
-// width instead of the whole vocabulary.
+// trainer runs mini-batch Adam on one network. The input layer's gradient
+// is sparse: only the rows of features present in the batch are accumulated
+// and updated ("lazy" Adam), so a step costs the batch's nonzeros times the
+// first hidden width instead of the whole vocabulary.
 type trainer struct {
-	m          *Model
+	cfg        Config
+	nCand      int
+	layers     []layer // layers[0] is the sparse input layer
+	epochs     int
 	x          []feature.Vector
+	colIdx     [][]int32 // per row, the input row of each feature (-1 unused)
 	y          [][]float64
 	w          []float64
 	rng        *rand.Rand
@@ -35,18 +39,37 @@ type trainer struct {
 	opt        []adam
 	touched    []int  // input rows with a gradient in this batch
 	isTouched  []bool // per input row
-	colIdx     [][]int32
 	deltas     [][]float32
 	step       int
-	acts       *acts
+	a          [][]float32 // a[l] is the output of layer l
 }
 
-func newTrainer(m *Model, x []feature.Vector, y [][]float64, w []float64, rng *rand.Rand) *trainer {
-	t := &trainer{m: m, x: x, y: y, w: w, rng: rng, acts: m.newActs()}
+// newTrainer initialises a network of nIn inputs with its own seeded
+// generator: He initialisation for the ReLU layers (the sparse input layer
+// sees L2-normalised rows, so it starts small instead), outputs at the logit
+// of each candidate's weighted base rate.
+func newTrainer(cfg Config, nIn, nCand int, seed int64, x []feature.Vector, colIdx [][]int32, y [][]float64, w []float64) *trainer {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x6d6c70))
+	t := &trainer{cfg: cfg, nCand: nCand, x: x, colIdx: colIdx, y: y, w: w, rng: rng}
+	sizes := append([]int{nIn}, cfg.Hidden...)
+	sizes = append(sizes, nCand)
+	for l := 0; l+1 < len(sizes); l++ {
+		in, out := sizes[l], sizes[l+1]
+		ly := layer{in: in, out: out, w: make([]float32, in*out), b: make([]float32, out)}
+		scale := math.Sqrt(2 / float64(in))
+		if l == 0 {
+			scale = 0.1
+		}
+		for i := range ly.w {
+			ly.w[i] = float32(rng.NormFloat64() * scale)
+		}
+		t.layers = append(t.layers, ly)
+		t.a = append(t.a, make([]float32, out))
+	}
 	perm := rng.Perm(len(x))
-	nVal := max(1, int(math.Round(m.cfg.ValFrac*float64(len(x)))))
+	nVal := max(1, int(math.Round(cfg.ValFrac*float64(len(x)))))
 	t.val, t.train = perm[:nVal], perm[nVal:]
-	for _, ly := range m.layers {
+	for _, ly := range t.layers {
 		t.gw = append(t.gw, make([]float32, len(ly.w)))
 		t.gb = append(t.gb, make([]float32, len(ly.b)))
 		t.opt = append(t.opt, adam{
@@ -55,19 +78,9 @@ func newTrainer(m *Model, x []feature.Vector, y [][]float64, w []float64, rng *r
 		})
 		t.deltas = append(t.deltas, make([]float32, ly.out))
 	}
-	t.isTouched = make([]bool, len(m.cols))
-	// Resolve every row's features to input rows once.
-	t.colIdx = make([][]int32, len(x))
-	for i, r := range x {
-		ci := make([]int32, len(r.Idx))
-		for k, f := range r.Idx {
-			ci[k] = int32(m.col(f))
-		}
-		t.colIdx[i] = ci
-	}
-	// Start each output at the logit of its weighted base rate.
-	out := m.layers[len(m.layers)-1]
-	for j := 0; j < m.nCand; j++ {
+	t.isTouched = make([]bool, nIn)
+	out := t.layers[len(t.layers)-1]
+	for j := 0; j < nCand; j++ {
 		var s, ws float64
 		for _, i := range t.train {
 			if q := y[i][j]; !math.IsNaN(q) {
@@ -91,30 +104,50 @@ func (t *trainer) weight(i int) float64 {
 	return t.w[i]
 }
 
+// forward fills t.a for row i; hidden layers use ReLU, the output stays as
+// logits.
+func (t *trainer) forward(i int) {
+	impl := blas32.Implementation()
+	l0 := t.layers[0]
+	h := t.a[0]
+	copy(h, l0.b)
+	x := t.x[i]
+	for k, c := range t.colIdx[i] {
+		if c >= 0 {
+			impl.Saxpy(l0.out, x.Val[k], l0.w[int(c)*l0.out:], 1, h, 1)
+		}
+	}
+	for l := 1; l < len(t.layers); l++ {
+		relu(t.a[l-1])
+		ly := t.layers[l]
+		copy(t.a[l], ly.b)
+		impl.Sgemv('T', ly.in, ly.out, 1, ly.w, ly.out, t.a[l-1], 1, 1, t.a[l], 1)
+	}
+}
+
 func (t *trainer) run(ctx context.Context) error {
-	m := t.m
 	best := math.Inf(1)
 	var bestLayers []layer
 	bad := 0
-	for epoch := 0; epoch < m.cfg.MaxEpochs; epoch++ {
+	for epoch := 0; epoch < t.cfg.MaxEpochs; epoch++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("mlp: %w", err)
 		}
 		t.rng.Shuffle(len(t.train), func(a, b int) { t.train[a], t.train[b] = t.train[b], t.train[a] })
-		for lo := 0; lo < len(t.train); lo += m.cfg.BatchSize {
-			t.batch(t.train[lo:min(lo+m.cfg.BatchSize, len(t.train))])
+		for lo := 0; lo < len(t.train); lo += t.cfg.BatchSize {
+			t.batch(t.train[lo:min(lo+t.cfg.BatchSize, len(t.train))])
 		}
-		m.Epochs = epoch + 1
+		t.epochs = epoch + 1
 		loss := t.loss(t.val)
 		if loss < best-1e-6 {
 			best, bad = loss, 0
-			bestLayers = cloneLayers(m.layers, bestLayers)
-		} else if bad++; bad >= m.cfg.Patience {
+			bestLayers = cloneLayers(t.layers, bestLayers)
+		} else if bad++; bad >= t.cfg.Patience {
 			break
 		}
 	}
 	if bestLayers != nil {
-		m.layers = bestLayers
+		t.layers = bestLayers
 	}
 	return nil
 }
@@ -136,14 +169,14 @@ func cloneLayers(src, dst []layer) []layer {
 // loss is the weighted, masked binary cross-entropy over rows.
 func (t *trainer) loss(rows []int) float64 {
 	var s, ws float64
-	out := make([]float64, t.m.nCand)
+	L := len(t.layers)
 	for _, i := range rows {
-		t.m.Predict(t.x[i], out)
+		t.forward(i)
 		for j, q := range t.y[i] {
 			if math.IsNaN(q) {
 				continue
 			}
-			p := min(max(out[j], 1e-7), 1-1e-7)
+			p := min(max(float64(sigmoid(t.a[L-1][j])), 1e-7), 1-1e-7)
 			s -= t.weight(i) * (q*math.Log(p) + (1-q)*math.Log(1-p))
 			ws += t.weight(i)
 		}
@@ -156,7 +189,6 @@ func (t *trainer) loss(rows []int) float64 {
 
 // batch accumulates the gradient over rows and takes one Adam step.
 func (t *trainer) batch(rows []int) {
-	m := t.m
 	impl := blas32.Implementation()
 	var norm float64
 	for _, i := range rows {
@@ -169,22 +201,22 @@ func (t *trainer) batch(rows []int) {
 	if norm == 0 {
 		return
 	}
-	L := len(m.layers)
+	L := len(t.layers)
 	for l := 1; l < L; l++ {
 		clear(t.gw[l])
 		clear(t.gb[l])
 	}
 	clear(t.gb[0])
-	h0 := m.layers[0].out
+	h0 := t.layers[0].out
 	for _, c := range t.touched {
 		clear(t.gw[0][c*h0 : (c+1)*h0])
 		t.isTouched[c] = false
 	}
 	t.touched = t.touched[:0]
-	a := t.acts.a
+	a := t.a
 	for _, i := range rows {
 		x := t.x[i]
-		m.forward(x, t.acts)
+		t.forward(i)
 		wi := t.weight(i) / norm
 		dOut := t.deltas[L-1]
 		for j, q := range t.y[i] {
@@ -194,7 +226,7 @@ func (t *trainer) batch(rows []int) {
 			}
 		}
 		for l := L - 1; l >= 1; l-- {
-			ly := m.layers[l]
+			ly := t.layers[l]
 			impl.Sger(ly.in, ly.out, 1, a[l-1], 1, t.deltas[l], 1, t.gw[l], ly.out)
 			impl.Saxpy(ly.out, 1, t.deltas[l], 1, t.gb[l], 1)
 			prev := t.deltas[l-1]
@@ -218,14 +250,14 @@ func (t *trainer) batch(rows []int) {
 		}
 	}
 	t.step++
-	lr := m.cfg.LearningRate * math.Sqrt(1-math.Pow(beta2, float64(t.step))) / (1 - math.Pow(beta1, float64(t.step)))
-	l2 := float32(m.cfg.L2)
+	lr := t.cfg.LearningRate * math.Sqrt(1-math.Pow(beta2, float64(t.step))) / (1 - math.Pow(beta1, float64(t.step)))
+	l2 := float32(t.cfg.L2)
 	for l := 1; l < L; l++ {
-		adamStep(m.layers[l].w, t.gw[l], t.opt[l].mw, t.opt[l].vw, lr, l2)
-		adamStep(m.layers[l].b, t.gb[l], t.opt[l].mb, t.opt[l].vb, lr, 0)
+		adamStep(t.layers[l].w, t.gw[l], t.opt[l].mw, t.opt[l].vw, lr, l2)
+		adamStep(t.layers[l].b, t.gb[l], t.opt[l].mb, t.opt[l].vb, lr, 0)
 	}
-	adamStep(m.layers[0].b, t.gb[0], t.opt[0].mb, t.opt[0].vb, lr, 0)
-	w0, g0, o0 := m.layers[0].w, t.gw[0], t.opt[0]
+	adamStep(t.layers[0].b, t.gb[0], t.opt[0].mb, t.opt[0].vb, lr, 0)
+	w0, g0, o0 := t.layers[0].w, t.gw[0], t.opt[0]
 	for _, c := range t.touched {
 		s := c * h0
 		adamStep(w0[s:s+h0], g0[s:s+h0], o0.mw[s:s+h0], o0.vw[s:s+h0], lr, l2)
