@@ -384,7 +384,15 @@ else
 fi
 
 if [ -n "${MLFLOW_TRACKING_URI:-}" ]; then
-  http_ok "$MLFLOW_TRACKING_URI/health" || die "MLflow at $MLFLOW_TRACKING_URI does not answer /health"
+  # The REST API the pipeline uses: 200, or 404 RESOURCE_DOES_NOT_EXIST
+  # before the first run, both mean it is there.
+  code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 \
+    "$MLFLOW_TRACKING_URI/api/2.0/mlflow/experiments/get-by-name?experiment_name=switchyard-smoke" || true)
+  case "$code" in
+    200 | 404) ;;
+    000) die "MLflow at $MLFLOW_TRACKING_URI does not answer" ;;
+    *) die "MLflow at $MLFLOW_TRACKING_URI answered $code to experiments/get-by-name (401: set MLFLOW_TRACKING_TOKEN)" ;;
+  esac
   TRACKING="MLflow at $MLFLOW_TRACKING_URI"
 else
   TRACKING="store-backed tracker (MLFLOW_TRACKING_URI unset: runs and model versions as JSON in the bucket)"
@@ -394,6 +402,7 @@ say "tracking: $TRACKING"
 # ---------------------------------------------------------------- build
 
 if [ -n "${SWITCHYARD_BIN:-}" ]; then
+  [ -x "$SWITCHYARD_BIN" ] || die "SWITCHYARD_BIN=$SWITCHYARD_BIN is not an executable file"
   SY="$SWITCHYARD_BIN"
 else
   say "building switchyard"
@@ -596,7 +605,7 @@ EOF
 
 # pipeline_run N: one pipeline run; sets VERSION.
 pipeline_run() {
-  local n=$1 rec="$LOGS/pipeline-$1.json" status deployed backend
+  local n=$1 rec="$LOGS/pipeline-$1.json" status deployed backend mv
   if ! timeout 300 "$SY" pipeline run --config "$WORK/pipeline.yaml" --json >"$rec" 2>"$LOGS/pipeline-$n.log"; then
     die "pipeline run $n: $(json_str error <"$rec") $(tail -n 3 "$LOGS/pipeline-$n.log")"
   fi
@@ -604,10 +613,12 @@ pipeline_run() {
   VERSION=$(json_str version <"$rec")
   deployed=$(json_num deployed <"$rec")
   backend=$(json_str backend <"$rec")
+  mv=$(json_str model_version <"$rec")
   [ "$status" = succeeded ] || die "pipeline run $n: status $status"
   [ "$deployed" = true ] || die "pipeline run $n: not deployed"
   [ -n "$VERSION" ] || die "pipeline run $n: no version in the record"
-  check "pipeline run $n: export, train, evaluate, gate, upload, register ($backend), deploy -> $MODEL@$VERSION ($(json_num rows <"$rec") rows)"
+  [ -n "$mv" ] || die "pipeline run $n: no registered model version in the record"
+  check "pipeline run $n: export, train, evaluate, gate, upload, register ($backend model version $mv), deploy -> $MODEL@$VERSION ($(json_num rows <"$rec") rows)"
 }
 
 # serving URL VERSION: the replica's model manager serves VERSION without
