@@ -34,7 +34,8 @@
 #   SWITCHYARD_BIN         a built switchyard (default: go build into the work directory)
 #   SWITCHYARD_REDIS_SERVER, SWITCHYARD_VERSITYGW, SWITCHYARD_JAEGER: service binaries
 #   SMOKE_DIR              work directory (default: a new temporary one); SMOKE_KEEP=1 keeps it
-#   SMOKE_REQUESTS         requests per traffic round, split over the two replicas (default 600)
+#   SMOKE_REQUESTS         requests per traffic round, split over the two replicas (default 1500;
+#                          with fewer, the routers trained on 25% exploration vary from run to run)
 #   SMOKE_TIMEOUT          seconds for the whole run before it gives up (default 600)
 #
 # With docker-compose.mlops.yml: the compose file publishes S3 (7070), the
@@ -61,11 +62,21 @@ MODEL=smoke-router
 SERVICE="switchyard-smoke-$RUN_ID"
 CLIENT_KEY="sk-smoke-client-$RANDOM$RANDOM"
 ADMIN_KEY="sk-smoke-admin-$RANDOM$RANDOM"
-REQUESTS="${SMOKE_REQUESTS:-600}"
+REQUESTS="${SMOKE_REQUESTS:-1500}"
 TIMEOUT="${SMOKE_TIMEOUT:-600}"
 S3_BUCKET="${S3_BUCKET:-switchyard-smoke}"
 S3_PREFIX="${S3_PREFIX:-smoke/$RUN_ID}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
+
+usage() { echo "smoke.sh: $*" >&2; exit 2; }
+case "$REQUESTS" in
+  '' | *[!0-9]*) usage "SMOKE_REQUESTS=$REQUESTS: want a whole number of requests (at least 400)" ;;
+esac
+[ "$REQUESTS" -ge 400 ] || usage "SMOKE_REQUESTS=$REQUESTS: the pipeline needs at least 200 rows (min_rows); give at least 400"
+REQUESTS=$((REQUESTS / 2 * 2)) # split evenly over the two replicas
+case "$TIMEOUT" in
+  '' | *[!0-9]*) usage "SMOKE_TIMEOUT=$TIMEOUT: want whole seconds" ;;
+esac
 
 if [ -n "${SMOKE_DIR:-}" ]; then
   WORK="$SMOKE_DIR"
