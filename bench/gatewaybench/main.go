@@ -57,12 +57,16 @@ func main() {
 		out         = flag.String("out", "bench/out/gateway.json", "JSON results")
 		serverCPU   = flag.String("server-cpu", "1", "core for the proxy/gateway under test")
 		clientCPU   = flag.String("client-cpu", "0", "core for the upstream and the load generator")
+		pprofAddr   = flag.String("pprof", "", "pass --pprof ADDR to the gateway, for profiling it under load")
 	)
 	flag.Parse()
+	gatewayPprof = *pprofAddr
 	if err := run(*rates, *streamRates, *duration, *warmup, *bin, *tracing, *out, *serverCPU, *clientCPU); err != nil {
 		log.Fatal(err)
 	}
 }
+
+var gatewayPprof string
 
 type phase struct {
 	Target       string  `json:"target"`
@@ -145,7 +149,11 @@ routes:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	gw, err := start(serverCPU, bin, "serve", "--config", cfgPath)
+	args := []string{"serve", "--config", cfgPath}
+	if gatewayPprof != "" {
+		args = append(args, "--pprof", gatewayPprof)
+	}
+	gw, err := start(serverCPU, bin, args...)
 	if err != nil {
 		return err
 	}

