@@ -3,10 +3,12 @@
 #
 #   Redis + an S3 server (VersityGW) + Jaeger v2 (+ MLflow when given)
 #   -> build switchyard -> two gateway replicas sharing Redis and S3, OTLP to Jaeger
-#   -> traffic with feedback (switchyard traces synth) on both replicas
+#   -> traffic with feedback (switchyard traces synth) on both replicas, on a
+#      baseline strategy (always the dearest model) with 25% exploration
 #   -> export from Jaeger (switchyard traces export)
 #   -> pipeline run: export, train, evaluate, gate, upload, register, deploy   (v1)
 #   -> both replicas serve v1 (/health/ready and GET /admin/models)
+#   -> route switched to the learned strategy on both replicas (admin API)
 #   -> traffic on the learned router -> pipeline run again                    (v2)
 #   -> both replicas serve v2 -> rollback to "previous" -> both serve v1 again
 #   -> summary; exit status 0 only when every check passed.
@@ -30,10 +32,14 @@
 #   OTLP_ENDPOINT          http://host:4318 (OTLP/HTTP) or grpc://host:4317
 #   MLFLOW_TRACKING_URI    http://host:5000. Unset: the pipeline records runs and
 #                          model versions in the bucket (store-backed tracker) instead.
+#                          No MLflow server could be installed where this was written:
+#                          CI runs the script against the in-memory MLflow server of
+#                          internal/tracking/mlflowtest (internal/smoke), never a real one.
 #
 #   SWITCHYARD_BIN         a built switchyard (default: go build into the work directory)
 #   SWITCHYARD_REDIS_SERVER, SWITCHYARD_VERSITYGW, SWITCHYARD_JAEGER: service binaries
-#   SMOKE_DIR              work directory (default: a new temporary one); SMOKE_KEEP=1 keeps it
+#   SMOKE_DIR              work directory (default: a new temporary one, removed after a
+#                          pass; kept with its logs/ after a failure); SMOKE_KEEP=1 keeps it
 #   SMOKE_REQUESTS         requests per traffic round, split over the two replicas (default 1500;
 #                          with fewer, the routers trained on 25% exploration vary from run to run)
 #   SMOKE_TIMEOUT          seconds for the whole run before it gives up (default 600)
@@ -87,6 +93,7 @@ fi
 WORK="$(cd "$WORK" && pwd)"
 LOGS="$WORK/logs"
 mkdir -p "$LOGS"
+rm -f "$WORK/timed-out" # a reused SMOKE_DIR may hold the last run's
 
 PIDS=()           # processes this script started, stopped on exit
 NAMES=()
@@ -730,6 +737,12 @@ check "audit trail: $n_deploy deploys (actor pipeline:<run>), $n_rollback rollba
 "$SY" pipeline status --config "$WORK/pipeline.yaml" >"$LOGS/pipeline-status.out" 2>&1 || die "pipeline status: $(cat "$LOGS/pipeline-status.out")"
 [ "$(grep -c succeeded "$LOGS/pipeline-status.out")" -ge 2 ] || die "pipeline status: $(cat "$LOGS/pipeline-status.out")"
 check "pipeline status lists both runs as succeeded"
+
+# The replicas share one model cache directory, so the Redis download lock
+# should let exactly one of them fetch each version.
+downloads=$(prom_sum switchyard_modelsync_downloads_total 'result="ok"' | awk '{ printf "%d", $1 }')
+[ "$downloads" = 2 ] || die "model downloads across both replicas: $downloads, want 2 (one per version, under the Redis lock)"
+check "2 model downloads across both replicas for 2 versions: one per version under the Redis download lock"
 
 for i in 1 2; do
   alive $(( ${#PIDS[@]} - 3 + i )) || die "gateway-$i exited during the run"
