@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/switchyard-ai/switchyard/internal/config"
+	"github.com/switchyard-ai/switchyard/internal/gateway"
 	"github.com/switchyard-ai/switchyard/internal/pipeline"
 )
 
@@ -404,6 +406,31 @@ func TestConfigsLoad(t *testing.T) {
 			t.Errorf("no strategy serves the pipeline's model %q", pcfg.Model)
 		}
 	})
+}
+
+// TestGatewayBuilds builds a gateway from the mounted config, so strategy
+// kinds and params, routes and providers are validated as `serve` does.
+// The shared services are swapped for local stand-ins first (a file store,
+// no Redis, no collector, no pipeline service): this checks the config, not
+// the cluster, and must not reach for cluster DNS names.
+func TestGatewayBuilds(t *testing.T) {
+	s := load(t)
+	d, c := s.gateway(t)
+	env := s.env(t, c)
+	env["SWITCHYARD_STORE"] = "file://" + t.TempDir()
+	env["SWITCHYARD_REDIS_URL"] = ""
+	env["OTLP_ENDPOINT"] = ""
+	p := s.mountedConfig(t, d.Spec.Template.Spec, c)
+	withEnv(t, p, env)
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Pipeline = config.Pipeline{} // loaded by TestConfigsLoad
+	cfg.Models.CacheDir = t.TempDir()
+	if _, err := gateway.New(gateway.Options{Config: cfg, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatalf("gateway from %s: %v", p, err)
+	}
 }
 
 func TestGatewayDeployment(t *testing.T) {
