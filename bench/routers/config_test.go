@@ -29,3 +29,15 @@ func Config(set, kind string) router.TrainConfig {
 	}
 	return cfg
 }
+
+// PrevConfig is the configuration benchmarked before the MLP ensemble and
+// the smaller hash space, kept so latency runs can measure both side by side.
+func PrevConfig(set, kind string) router.TrainConfig {
+	cfg := Config(set, kind)
+	cfg.Featurizer = feature.Config{Kind: feature.KindTFIDF}
+	cfg.MLP.Ensemble = 1
+	if set == "dcrouter" {
+		cfg.MLP.Ensemble = 1
+	}
+	return cfg
+}

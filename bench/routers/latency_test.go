@@ -2,6 +2,7 @@ package routers
 
 import (
 	"context"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -62,33 +63,78 @@ func measure(b *testing.B, r *router.Router, prompts []string) {
 
 // BenchmarkDecideKNN100k measures a KNN decision, featurization included,
 // with 100,000 training rows of ~500-character generated prompts, for the
-// exact inverted index and the approximate ivf index.
+// exact inverted index and the approximate ivf index at a few probe counts.
+// Each ivf variant also reports how often its pick at the balanced point
+// agrees with the exact index's, and the mean absolute difference of their
+// quality predictions, over 300 queries.
 func BenchmarkDecideKNN100k(b *testing.B) {
 	train := synthRows(synthetic.Realistic(100_000, 500, 1))
 	queries := synthetic.Realistic(2000, 500, 2).Prompts
+	ctx := context.Background()
+	fit := func(cfg knn.Config) *router.Router {
+		tc := router.TrainConfig{Name: "lat", Version: "1", Kind: router.KindKNN, KNN: cfg, Seed: 7,
+			Featurizer: feature.Config{Kind: feature.KindTFIDF}, NoRefit: true, ValFrac: 0.02}
+		r, _, err := router.Train(ctx, tc, train)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
+	var exact *router.Router
 	for _, tc := range []struct {
 		name string
 		cfg  knn.Config
 	}{
 		{"exact", knn.Config{K: 20}},
-		{"ivf", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 4, Seed: 1}},
+		{"ivf-probe4", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 4, Seed: 1}},
+		{"ivf-probe2", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 2, Seed: 1}},
+		{"ivf-probe8", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 8, Seed: 1}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			cfg := router.TrainConfig{Name: "lat", Version: "1", Kind: router.KindKNN, KNN: tc.cfg, Seed: 7,
-				Featurizer: feature.Config{Kind: feature.KindTFIDF}, NoRefit: true, ValFrac: 0.02}
-			r, _, err := router.Train(context.Background(), cfg, train)
-			if err != nil {
-				b.Fatal(err)
+			r := fit(tc.cfg)
+			if tc.cfg.Index != knn.IndexIVF {
+				exact = r
+			} else if exact != nil {
+				agree, diff := agreement(b, exact, r, queries[:300])
+				b.ReportMetric(agree, "agree")
+				b.ReportMetric(diff, "mean_abs_dq")
 			}
 			measure(b, r, queries)
 		})
 	}
 }
 
+// agreement compares two routers' balanced-point decisions on prompts.
+func agreement(b *testing.B, ref, r *router.Router, prompts []string) (agree, meanAbsDQ float64) {
+	ctx := context.Background()
+	lambda, _ := ref.Lambda("balanced")
+	n := 0
+	for _, p := range prompts {
+		d1, err := ref.Decide(ctx, p, nil, lambda)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d2, err := r.Decide(ctx, p, nil, lambda)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d1.Model == d2.Model {
+			agree++
+		}
+		for j := range d1.Candidates {
+			meanAbsDQ += math.Abs(d1.Candidates[j].Quality - d2.Candidates[j].Quality)
+			n++
+		}
+	}
+	return agree / float64(len(prompts)), meanAbsDQ / float64(n)
+}
+
 // BenchmarkDecide measures every kind trained with its benchmark
 // configuration on RouterBench's training split, deciding on the test split's
 // real prompts (many are long few-shot prompts) and on ~500-character
-// generated prompts.
+// generated prompts. The configurations benchmarked before the ensemble and
+// the 2^16 hash space ("...-prev") run in the same process, so their ratio
+// to the current ones holds whatever the machine's load.
 func BenchmarkDecide(b *testing.B) {
 	train, test := loadRouterBench(b)
 	realPrompts := make([]string, len(test))
@@ -96,12 +142,25 @@ func BenchmarkDecide(b *testing.B) {
 		realPrompts[i] = r.Prompt
 	}
 	short := synthetic.Realistic(2000, 500, 3).Prompts
+	variants := []struct {
+		name string
+		cfg  router.TrainConfig
+	}{}
 	for _, kind := range router.Kinds {
-		r, _, err := router.Train(context.Background(), Config("routerbench", kind), train)
+		variants = append(variants, struct {
+			name string
+			cfg  router.TrainConfig
+		}{kind, Config("routerbench", kind)}, struct {
+			name string
+			cfg  router.TrainConfig
+		}{kind + "-prev", PrevConfig("routerbench", kind)})
+	}
+	for _, v := range variants {
+		r, _, err := router.Train(context.Background(), v.cfg, train)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(kind+"/routerbench-prompts", func(b *testing.B) { measure(b, r, realPrompts) })
-		b.Run(kind+"/500-char-prompts", func(b *testing.B) { measure(b, r, short) })
+		b.Run(v.name+"/500-char-prompts", func(b *testing.B) { measure(b, r, short) })
+		b.Run(v.name+"/routerbench-prompts", func(b *testing.B) { measure(b, r, realPrompts) })
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/switchyard-ai/switchyard/internal/ml/feature"
@@ -34,6 +35,19 @@ func splitmix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
+// signTab[b] holds the signs (+1 for a set bit, -1 for a clear one) of the
+// byte b's eight bits, low bit first: the projection adds val*sign for each
+// of a hash's 64 bits a byte at a time, one load and one multiply-add per
+// bit instead of shifting, masking and converting it (8 KiB, stays in L1).
+var signTab = func() (tab [256][8]float32) {
+	for b := range tab {
+		for bit := range tab[b] {
+			tab[b][bit] = float32(int32((b>>bit)&1)*2 - 1)
+		}
+	}
+	return tab
+}()
+
 // project writes the unit-length random-sign projection of v into dst.
 func (iv *ivf) project(v feature.Vector, dst []float32) {
 	clear(dst)
@@ -43,9 +57,17 @@ func (iv *ivf) project(v feature.Vector, dst []float32) {
 		for b := uint64(0); b < blocks; b++ {
 			h := splitmix64(iv.seed ^ (uint64(ix)*blocks + b))
 			d := dst[b*64 : b*64+64]
-			// Branch-free: bit set adds val, clear subtracts it.
-			for bit := range d {
-				d[bit] += val * float32(int32((h>>uint(bit))&1)*2-1)
+			for byt := 0; byt < 8; byt++ {
+				sg := &signTab[uint8(h>>(8*byt))]
+				o := d[8*byt : 8*byt+8]
+				o[0] += val * sg[0]
+				o[1] += val * sg[1]
+				o[2] += val * sg[2]
+				o[3] += val * sg[3]
+				o[4] += val * sg[4]
+				o[5] += val * sg[5]
+				o[6] += val * sg[6]
+				o[7] += val * sg[7]
 			}
 		}
 	}
@@ -147,15 +169,24 @@ func (m *Model) searchIVF(x feature.Vector, s *scratch) {
 	impl := blas32.Implementation()
 	iv.project(x, s.proj)
 	lists := len(iv.listOff) - 1
-	// Choose the probed lists with a small top-k over centroid similarity.
+	// Score every centroid with one matrix-vector product, then keep the
+	// Probe best with a small top-k.
+	sc := s.listScores[:lists]
+	impl.Sgemv(blas.NoTrans, lists, pd, 1, iv.centroids, pd, s.proj, 1, 0, sc, 1)
 	probe := &s.probe
 	probe.reset()
-	for c := 0; c < lists; c++ {
-		probe.push(impl.Sdot(pd, iv.centroids[c*pd:], 1, s.proj, 1), uint32(c))
+	for c, v := range sc {
+		probe.push(v, uint32(c))
 	}
 	for _, p := range probe.items {
-		for pos := iv.listOff[p.row]; pos < iv.listOff[p.row+1]; pos++ {
-			s.top.push(impl.Sdot(pd, iv.listVec[int(pos)*pd:], 1, s.proj, 1), iv.listRow[pos])
+		lo, hi := int(iv.listOff[p.row]), int(iv.listOff[p.row+1])
+		if hi == lo {
+			continue
+		}
+		rs := s.rowScores[:hi-lo]
+		impl.Sgemv(blas.NoTrans, hi-lo, pd, 1, iv.listVec[lo*pd:hi*pd], pd, s.proj, 1, 0, rs, 1)
+		for q, v := range rs {
+			s.top.push(v, iv.listRow[lo+q])
 		}
 	}
 	// Exact re-ranking of the short list. The query's features are marked

@@ -258,6 +258,9 @@ type scratch struct {
 	proj    []float32
 	cand    []uint32
 	bits    []uint64 // ivf: query features, one bit per feature
+	// ivf: similarity of the query to every centroid, and to every row
+	// of one probed list.
+	listScores, rowScores []float32
 }
 
 func (m *Model) newScratch() any {
@@ -268,6 +271,12 @@ func (m *Model) newScratch() any {
 		s.proj = make([]float32, m.cfg.ProjDim)
 		s.bits = make([]uint64, (m.dim+63)/64)
 		s.top.k = m.cfg.Rerank
+		s.listScores = make([]float32, len(m.ivf.listOff)-1)
+		longest := 0
+		for c := range len(m.ivf.listOff) - 1 {
+			longest = max(longest, int(m.ivf.listOff[c+1]-m.ivf.listOff[c]))
+		}
+		s.rowScores = make([]float32, longest)
 	}
 	return s
 }

@@ -32,6 +32,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	e.F64(m.cfg.ValFrac)
 	e.Int(m.cfg.MinDF)
 	e.U64(uint64(m.cfg.Seed))
+	e.F64(m.cfg.LabelSmoothing)
 	e.Int(len(m.heads))
 	for _, n := range m.Epochs {
 		e.Int(n)
@@ -74,6 +75,7 @@ func Unmarshal(data []byte) (*Model, error) {
 	cfg.Seed = int64(d.U64())
 	cfg.Ensemble = 1
 	if v == codecVersion {
+		cfg.LabelSmoothing = d.F64()
 		cfg.Ensemble = d.Int(1, 32, "ensemble")
 	}
 	m := &Model{}
@@ -107,7 +109,7 @@ func Unmarshal(data []byte) (*Model, error) {
 		return nil, err
 	}
 	checked, err := cfg.withDefaults()
-	if err != nil || !slices.Equal(checked.Hidden, cfg.Hidden) || checked.L2 != cfg.L2 || checked.LearningRate != cfg.LearningRate || checked.ValFrac != cfg.ValFrac {
+	if err != nil || !slices.Equal(checked.Hidden, cfg.Hidden) || checked.L2 != cfg.L2 || checked.LearningRate != cfg.LearningRate || checked.ValFrac != cfg.ValFrac || checked.LabelSmoothing != cfg.LabelSmoothing {
 		return nil, fmt.Errorf("mlp: %w: invalid configuration", bundle.ErrCorrupt)
 	}
 	if len(m.cols) == 0 {

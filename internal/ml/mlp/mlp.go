@@ -40,6 +40,10 @@ type Config struct {
 	ValFrac float64 `yaml:"val_frac" json:"val_frac"`
 	// MinDF drops input features seen in fewer training rows (default 1).
 	MinDF int `yaml:"min_df" json:"min_df"`
+	// LabelSmoothing pulls the training targets toward 1/2: a target q
+	// becomes q(1-s) + s/2 (default 0, off). Early stopping still scores
+	// the raw targets.
+	LabelSmoothing float64 `yaml:"label_smoothing" json:"label_smoothing"`
 	// Ensemble is how many networks are trained and averaged (default 1).
 	// Member e uses seed Seed+e, so member 0 is the single network the same
 	// Config with Ensemble 1 trains. Members train concurrently, up to
@@ -93,6 +97,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("val_frac %v: must be in (0, 0.5)", c.ValFrac)
 	case c.MinDF < 1:
 		return c, errors.New("min_df must be >= 1")
+	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
+		return c, fmt.Errorf("label_smoothing %v: must be in [0, 1)", c.LabelSmoothing)
 	case c.Ensemble < 1 || c.Ensemble > 32:
 		return c, fmt.Errorf("ensemble %d: must be in [1, 32]", c.Ensemble)
 	}

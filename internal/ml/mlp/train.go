@@ -222,6 +222,7 @@ func (t *trainer) batch(rows []int) {
 		for j, q := range t.y[i] {
 			dOut[j] = 0
 			if !math.IsNaN(q) {
+				q = q*(1-t.cfg.LabelSmoothing) + t.cfg.LabelSmoothing/2
 				dOut[j] = float32(wi * (float64(sigmoid(a[L-1][j])) - q))
 			}
 		}

@@ -50,7 +50,8 @@ var ErrNoHealthy = errors.New("no healthy candidate")
 type Router struct {
 	manifest bundle.Manifest
 	feat     feature.Featurizer
-	one      oneTransformer // the featurizer's allocation-light path, if any
+	one      oneTransformer  // the featurizer's allocation-light path, if any
+	into     intoTransformer // its allocation-free path, if any
 	quality  QualityModel
 	cost     *costModel
 	names    []string
@@ -64,7 +65,19 @@ type oneTransformer interface {
 	TransformOne(text string) feature.Vector
 }
 
-type buffers struct{ q, raw []float64 }
+// intoTransformer featurizes into the caller's vector storage, so a
+// decision allocates nothing: at a few thousand decisions a second the
+// featurizer's two slices per decision were what kept the garbage collector
+// running, and its cycles showed in the latency tail.
+type intoTransformer interface {
+	TransformInto(text string, dst feature.Vector) feature.Vector
+}
+
+// buffers is one decision's working memory, pooled.
+type buffers struct {
+	q, raw []float64
+	x      feature.Vector
+}
 
 // Score is one candidate's prediction in a decision.
 type Score struct {
@@ -97,6 +110,7 @@ func newRouter(m bundle.Manifest, feat feature.Featurizer, q QualityModel, c *co
 	}
 	r := &Router{manifest: m, feat: feat, quality: q, cost: c, ops: map[string]float64{}}
 	r.one, _ = feat.(oneTransformer)
+	r.into, _ = feat.(intoTransformer)
 	for j, cand := range m.Candidates {
 		r.names = append(r.names, cand.Name)
 		r.inPrice = append(r.inPrice, cand.InputPrice/1e6)
@@ -169,12 +183,18 @@ func (r *Router) DecideInto(ctx context.Context, prompt string, healthy []bool, 
 	if !(lambda >= 0) || math.IsInf(lambda, 0) {
 		return fmt.Errorf("decide: lambda %v must be finite and >= 0", lambda)
 	}
-	x, err := r.featurize(ctx, prompt)
-	if err != nil {
-		return fmt.Errorf("decide: %w", err)
-	}
 	b := r.pool.Get().(*buffers)
 	defer r.pool.Put(b)
+	var x feature.Vector
+	if r.into != nil {
+		b.x = r.into.TransformInto(prompt, b.x)
+		x = b.x
+	} else {
+		var err error
+		if x, err = r.featurize(ctx, prompt); err != nil {
+			return fmt.Errorf("decide: %w", err)
+		}
+	}
 	if cap(d.Candidates) < n {
 		d.Candidates = make([]Score, n)
 	}
