@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/internal/routing"
@@ -26,13 +27,15 @@ func (s *Server) decide(ctx context.Context, rt *route, req *routing.Request) (r
 	dec, err := rt.strategy.Decide(ctx, req, cands)
 	if err != nil || len(dec.Order) == 0 || dec.Order[0] < 0 || dec.Order[0] >= len(cands) {
 		// A strategy failure must not fail the request: fall back to the
-		// declared order and say why in the trace.
+		// declared order and say why in the trace. Exploration still
+		// applies, so a learned route waiting for its first model version
+		// keeps collecting outcomes of every candidate.
 		reason := "strategy returned no pick"
 		if err != nil {
 			reason = "strategy failed: " + err.Error()
 		}
-		s.log.Warn("strategy failed; using declared order", "route", rt.name, "reason", reason)
-		return routing.Decision{Order: routing.HealthyFirst(firstHealthy(cands), cands), Scores: routing.NaNScores(len(cands)), Propensity: 1, Reason: reason}, cands
+		s.strategyFailed(rt.name, reason)
+		dec = routing.Decision{Order: routing.HealthyFirst(firstHealthy(cands), cands), Scores: routing.NaNScores(len(cands)), Propensity: 1, Reason: reason}
 	}
 	eps := rt.exploration
 	if eps <= 0 || healthy < 2 {
@@ -71,4 +74,17 @@ func firstHealthy(cands []routing.Candidate) int {
 		}
 	}
 	return 0
+}
+
+// strategyFailed logs a strategy failure at most once a minute per route, so
+// a route waiting for its model does not log on every request; the metric
+// counts every one.
+func (s *Server) strategyFailed(route, reason string) {
+	s.metrics.Errors.WithLabelValues(route, "", "strategy_failed").Inc()
+	now := time.Now().UnixNano()
+	v, _ := s.failLog.LoadOrStore(route, new(atomic.Int64))
+	last := v.(*atomic.Int64)
+	if prev := last.Load(); now-prev > int64(time.Minute) && last.CompareAndSwap(prev, now) {
+		s.log.Warn("strategy failed; using declared order (logged once a minute per route)", "route", route, "reason", reason)
+	}
 }

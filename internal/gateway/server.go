@@ -77,6 +77,8 @@ type Server struct {
 	hashed  *feature.TFIDF
 	// mu serializes changes to the routing state.
 	mu sync.Mutex
+	// failLog rate-limits strategy failure logs per route.
+	failLog sync.Map
 	// arms remembers recent requests' experiment arms for feedback.
 	arms *armMemory
 	// models is the model manager (nil when none is configured); the

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard/internal/config"
+	"github.com/switchyard-ai/switchyard/internal/routing"
 	"github.com/switchyard-ai/switchyard/internal/telemetry"
 )
 
@@ -253,5 +255,38 @@ func TestStrategyChangesUnderTraffic(t *testing.T) {
 	wg.Wait()
 	if failed.Load() != 0 || total.Load() < 50 {
 		t.Errorf("%d of %d requests failed during strategy changes", failed.Load(), total.Load())
+	}
+}
+
+type failingStrategy struct{}
+
+func (failingStrategy) Info() routing.Info { return routing.Info{Name: "fails", Kind: "test_fails", Version: "1"} }
+func (failingStrategy) Decide(context.Context, *routing.Request, []routing.Candidate) (routing.Decision, error) {
+	return routing.Decision{}, errors.New("no active version yet")
+}
+
+func init() {
+	routing.RegisterKind(routing.Kind{Name: "test_fails", New: func(routing.Spec) (routing.Strategy, error) { return failingStrategy{}, nil }})
+}
+
+// TestExplorationWhenStrategyFails: a route whose strategy cannot decide yet
+// (a learned route before its first model) still explores, so its traces
+// show every candidate.
+func TestExplorationWhenStrategyFails(t *testing.T) {
+	a, b, cfg := twoDeps(t)
+	cfg.Routes[0].Strategy = &config.StrategySpec{Kind: "test_fails"}
+	cfg.Routes[0].ExplorationRate = 1
+	g := newTestGateway(t, cfg)
+	for i := 0; i < 60; i++ {
+		resp := g.post(t, "/v1/chat/completions", chatBody)
+		if readAll(t, resp); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if a.calls.Load() < 10 || b.calls.Load() < 10 {
+		t.Errorf("calls a=%d b=%d: exploration did not apply on the failure path", a.calls.Load(), b.calls.Load())
+	}
+	if got := counter(t, g, g.metrics.Errors.WithLabelValues("auto", "", "strategy_failed")); got != 60 {
+		t.Errorf("strategy_failed = %g, want 60", got)
 	}
 }

@@ -136,6 +136,9 @@ extensions:
     http:
       endpoint: %s
   jaeger_query:
+    # Jaeger traces itself to 127.0.0.1:4317 by default: off, so it does not
+    # dial whatever listens there and wait for it at shutdown.
+    enable_tracing: false
     storage:
       traces: mem
     http:
