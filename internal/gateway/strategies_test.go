@@ -260,7 +260,9 @@ func TestStrategyChangesUnderTraffic(t *testing.T) {
 
 type failingStrategy struct{}
 
-func (failingStrategy) Info() routing.Info { return routing.Info{Name: "fails", Kind: "test_fails", Version: "1"} }
+func (failingStrategy) Info() routing.Info {
+	return routing.Info{Name: "fails", Kind: "test_fails", Version: "1"}
+}
 func (failingStrategy) Decide(context.Context, *routing.Request, []routing.Candidate) (routing.Decision, error) {
 	return routing.Decision{}, errors.New("no active version yet")
 }
