@@ -47,7 +47,7 @@ is given (replicas otherwise follow at their next poll) and write the audit trai
 	pf.StringVar(&f.actor, "actor", "", `who acts, for the audit trail (default "cli:$USER")`)
 	pf.StringVar(&f.reason, "reason", "", "why, for the audit trail")
 	pf.BoolVar(&f.asJSON, "json", false, "print JSON")
-	cmd.AddCommand(f.publishCmd(), f.moveCmd("deploy"), f.moveCmd("rollback"), f.listCmd(), f.historyCmd())
+	cmd.AddCommand(f.publishCmd(), f.moveCmd("deploy"), f.moveCmd("rollback"), f.listCmd(), f.historyCmd(), f.keygenCmd(), f.signCmd())
 	return cmd
 }
 

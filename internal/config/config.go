@@ -57,6 +57,9 @@ type Models struct {
 	NotifyChannel string `yaml:"notify_channel"`
 	// MaxDecisionLatency rejects a version whose median canary decision is slower (default 50ms).
 	MaxDecisionLatency Duration `yaml:"max_decision_latency"`
+	// SigningPublicKeys (base64 Ed25519) make every version prove it was
+	// signed (switchyard models sign) by one of them before it is loaded.
+	SigningPublicKeys []string `yaml:"signing_public_keys"`
 }
 
 // Pipeline runs the training pipeline (internal/pipeline) in the gateway:

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchyard-ai/switchyard/internal/artifact"
+	"github.com/switchyard-ai/switchyard/internal/bundle"
 	"github.com/switchyard-ai/switchyard/internal/config"
 )
 
@@ -44,6 +45,13 @@ func FromConfig(ctx context.Context, mc config.Models, log *slog.Logger, reg pro
 		Repo: artifact.NewRepo(store, artifact.RepoOptions{Logger: log}), CacheDir: cache,
 		PollInterval: mc.PollInterval.D(), NotifyChannel: mc.NotifyChannel, MaxDecisionLatency: mc.MaxDecisionLatency.D(),
 		Logger: log, Registerer: reg,
+	}
+	for i, k := range mc.SigningPublicKeys {
+		pub, err := bundle.ParsePublicKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("models.signing_public_keys[%d]: %w", i, err)
+		}
+		cfg.TrustedKeys = append(cfg.TrustedKeys, pub)
 	}
 	var client *redis.Client
 	if mc.RedisURL != "" {

@@ -105,6 +105,9 @@ func (r *Registry) prepare(ctx context.Context, name, version, kind, wantManifes
 	if wantManifestSHA != "" && wantManifestSHA != manifestSHA {
 		return nil, fmt.Errorf("%w: manifest sha256 %s, CURRENT says %s", ErrInvalid, manifestSHA, wantManifestSHA)
 	}
+	if err := bundle.VerifySignature(dir, r.cfg.TrustedKeys); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	m, payload, err := bundle.Read(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)

@@ -14,6 +14,7 @@
 package modelmgr
 
 import (
+	"crypto/ed25519"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,10 @@ type Config struct {
 	// KeepPrevious is how many replaced snapshots a manager keeps loaded, so
 	// a rollback to one of them needs no download or decode.
 	KeepPrevious int
+	// TrustedKeys, when set, makes every version prove it was signed by one
+	// of them (bundle.SignatureFile) before it is loaded; unsigned or
+	// wrongly signed versions are rejected like corrupt ones.
+	TrustedKeys []ed25519.PublicKey
 	// Replica names this process in audit events of its own activations.
 	Replica string
 
