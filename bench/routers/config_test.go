@@ -19,25 +19,22 @@ func Config(set, kind string) router.TrainConfig {
 	switch set {
 	case "routerbench":
 		cfg.KNN = knn.Config{K: 150, Prior: 3}
-		cfg.MLP = mlp.Config{Hidden: []int{32}, L2: 1e-4, LearningRate: 3e-3}
+		cfg.MLP = mlp.Config{Hidden: []int{32}, L2: 1e-4, LearningRate: 3e-3, Ensemble: 3}
 		cfg.NoRefit = kind == router.KindMLP
 		cfg.SVM = svm.Config{C: 0.003}
 	case "dcrouter":
 		cfg.KNN = knn.Config{K: 80, Prior: 0.5}
-		cfg.MLP = mlp.Config{Hidden: []int{128}, L2: 1e-5, LearningRate: 1e-3}
+		cfg.MLP = mlp.Config{Hidden: []int{128}, L2: 1e-5, LearningRate: 1e-3, Ensemble: 3}
 		cfg.SVM = svm.Config{C: 0.3}
 	}
 	return cfg
 }
 
-// PrevConfig is the configuration benchmarked before the MLP ensemble and
-// the smaller hash space, kept so latency runs can measure both side by side.
+// PrevConfig is the configuration benchmarked before the MLP ensemble, kept
+// so latency runs can measure both side by side.
 func PrevConfig(set, kind string) router.TrainConfig {
 	cfg := Config(set, kind)
 	cfg.Featurizer = feature.Config{Kind: feature.KindTFIDF}
 	cfg.MLP.Ensemble = 1
-	if set == "dcrouter" {
-		cfg.MLP.Ensemble = 1
-	}
 	return cfg
 }

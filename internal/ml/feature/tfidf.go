@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"slices"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -142,10 +141,9 @@ func (t *TFIDF) computeIDF() {
 // the call's distinct n-grams, so a prompt's counting stays in the L1/L2
 // cache. A dense Dim-sized count array (512 KiB at 2^18) did the same work
 // but cost a cache miss per n-gram once a model's weights had evicted it,
-// which made featurization three times slower inside a serving loop than in
-// a loop over one prompt. The bitset over the hash space (32 KiB at 2^18)
-// gives the sorted order cheaply for long texts. Both are cleared through
-// the touched list, so a call costs O(n-grams), not O(Dim).
+// and so did the bitset over the hash space (32 KiB at 2^18), which is now
+// filled only for long texts, where walking it beats sorting. Both are
+// cleared through the touched list, so a call costs O(n-grams), not O(Dim).
 type scratch struct {
 	tabKey  []uint32 // bucket+1, 0 = empty slot; length a power of two
 	tabCnt  []uint16
@@ -153,6 +151,50 @@ type scratch struct {
 	touched []uint32 // distinct buckets in first-seen order
 	norm    []byte
 	words   []uint64
+	tmp     []uint32 // sortBuckets' output before it is copied back
+	hist    [1 << sortBits]uint32
+}
+
+// sortBits is the width of the leading-bits bucket sortBuckets files by.
+const sortBits = 9
+
+// sortBuckets sorts distinct bucket numbers below dim. A comparison sort of
+// a prompt's ~200 buckets was half of featurization: the buckets are hash
+// values, so nearly every comparison branch mispredicted. Filing them by
+// their leading sortBits bits (a counting sort) leaves each among a handful
+// of neighbours, and the insertion sort that finishes the job then takes
+// predictable branches and few steps.
+func (s *scratch) sortBuckets(idx []uint32, dim int) {
+	if len(idx) > 32 {
+		shift := max(bits.Len32(uint32(dim-1))-sortBits, 0)
+		h := &s.hist
+		clear(h[:])
+		for _, v := range idx {
+			h[v>>shift]++
+		}
+		var sum uint32
+		for i, c := range h {
+			h[i] = sum
+			sum += c
+		}
+		if cap(s.tmp) < len(idx) {
+			s.tmp = make([]uint32, len(idx))
+		}
+		tmp := s.tmp[:len(idx)]
+		for _, v := range idx {
+			tmp[h[v>>shift]] = v
+			h[v>>shift]++
+		}
+		copy(idx, tmp)
+	}
+	for i := 1; i < len(idx); i++ {
+		v := idx[i]
+		j := i
+		for ; j > 0 && idx[j-1] > v; j-- {
+			idx[j] = idx[j-1]
+		}
+		idx[j] = v
+	}
 }
 
 // minTable is the smallest count table: 256 slots fit a ~500-character
@@ -162,8 +204,10 @@ const minTable = 256
 func (t *TFIDF) getScratch() *scratch { return t.scratchPool.Get().(*scratch) }
 
 func (t *TFIDF) reset(s *scratch) {
-	for _, idx := range s.touched {
-		s.bits[idx>>6] = 0
+	if len(s.bits) <= 8*len(s.touched) {
+		for _, idx := range s.touched {
+			s.bits[idx>>6] = 0
+		}
 	}
 	if len(s.tabKey) <= 8*len(s.touched) {
 		clear(s.tabKey)
@@ -242,7 +286,6 @@ func (t *TFIDF) add(s *scratch, h uint64) {
 		case 0:
 			s.tabKey[i], s.tabCnt[i] = idx+1, 1
 			s.touched = append(s.touched, idx)
-			s.bits[idx>>6] |= 1 << (idx & 63)
 			if 2*len(s.touched) > len(s.tabKey) {
 				s.grow()
 			}
@@ -414,6 +457,12 @@ func (t *TFIDF) vector(s *scratch, dst Vector) Vector {
 		idx = make([]uint32, 0, n)
 	}
 	if len(s.bits) <= 8*n {
+		// Long text: mark the buckets in the bitset here rather than as
+		// they are counted, so a short text (the serving path) never
+		// touches the bitset's Dim/8 bytes and their cache misses.
+		for _, i := range s.touched {
+			s.bits[i>>6] |= 1 << (i & 63)
+		}
 		for w, word := range s.bits {
 			for word != 0 {
 				b := bits.TrailingZeros64(word)
@@ -423,7 +472,7 @@ func (t *TFIDF) vector(s *scratch, dst Vector) Vector {
 		}
 	} else {
 		idx = append(idx, s.touched...)
-		slices.Sort(idx)
+		s.sortBuckets(idx, t.dim)
 	}
 	val := dst.Val[:0]
 	if cap(val) < n {

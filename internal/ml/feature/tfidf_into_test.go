@@ -89,3 +89,28 @@ func TestCountTable(t *testing.T) {
 		}
 	}
 }
+
+func TestSortBuckets(t *testing.T) {
+	var s scratch
+	for _, tc := range []struct{ n, dim int }{{0, 1 << 18}, {5, 1 << 18}, {33, 1 << 18}, {200, 1 << 18}, {3000, 1 << 24}, {300, 16}, {500, 1 << 12}} {
+		t.Run(fmt.Sprintf("%d_of_%d", tc.n, tc.dim), func(t *testing.T) {
+			seen := map[uint32]bool{}
+			var idx []uint32
+			x := uint64(tc.n)
+			for len(idx) < tc.n && len(seen) < tc.dim {
+				x = x*6364136223846793005 + 1442695040888963407
+				v := uint32((x >> 33) % uint64(tc.dim))
+				if !seen[v] {
+					seen[v] = true
+					idx = append(idx, v)
+				}
+			}
+			want := slices.Clone(idx)
+			slices.Sort(want)
+			s.sortBuckets(idx, tc.dim)
+			if !slices.Equal(idx, want) {
+				t.Fatalf("sorted %v, want %v", idx, want)
+			}
+		})
+	}
+}
