@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -189,30 +188,32 @@ func (m *Model) searchIVF(x feature.Vector, s *scratch) {
 			s.top.push(v, iv.listRow[lo+q])
 		}
 	}
-	// Exact re-ranking of the short list. The query's features are marked
-	// in a bitset of the feature space (32 KiB for 2^18 features, so it
-	// stays in L1): each row feature costs one bit test, and only shared
-	// features look the query's value up. A sorted merge was five times
-	// slower, its three-way branch mispredicting on every step.
+	// Exact re-ranking of the short list. The query's values are
+	// scattered into a dense array over the feature space, and its features
+	// marked in a bitset (32 KiB for 2^18 features, so it stays in L1): each
+	// row feature costs one bit test, and only shared features read the
+	// dense array. A sorted merge was five times slower, its three-way
+	// branch mispredicting on every step, and a binary search per shared
+	// feature took half of a decision.
 	s.cand = s.cand[:0]
 	for _, it := range s.top.items {
 		s.cand = append(s.cand, it.row)
 	}
-	for _, ix := range x.Idx {
+	for k, ix := range x.Idx {
 		if int(ix) < m.dim {
 			s.bits[ix>>6] |= 1 << (ix & 63)
+			s.qval[ix] = x.Val[k]
 		}
 	}
 	s.top.reset()
 	s.top.k = m.cfg.K
 	for _, r := range s.cand {
 		row := m.rows[r]
+		val := row.Val[:len(row.Idx)]
 		var dot float32
 		for k, ix := range row.Idx {
 			if s.bits[ix>>6]&(1<<(ix&63)) != 0 {
-				if j, ok := slices.BinarySearch(x.Idx, ix); ok {
-					dot += x.Val[j] * row.Val[k]
-				}
+				dot += s.qval[ix] * val[k]
 			}
 		}
 		s.top.push(dot, r)
@@ -221,6 +222,7 @@ func (m *Model) searchIVF(x feature.Vector, s *scratch) {
 	for _, ix := range x.Idx {
 		if int(ix) < m.dim {
 			s.bits[ix>>6] = 0
+			s.qval[ix] = 0
 		}
 	}
 }

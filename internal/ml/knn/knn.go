@@ -257,7 +257,8 @@ type scratch struct {
 	probe   topK
 	proj    []float32
 	cand    []uint32
-	bits    []uint64 // ivf: query features, one bit per feature
+	bits    []uint64  // ivf: query features, one bit per feature
+	qval    []float32 // ivf: query values by feature, 0 elsewhere
 	// ivf: similarity of the query to every centroid, and to every row
 	// of one probed list.
 	listScores, rowScores []float32
@@ -270,6 +271,7 @@ func (m *Model) newScratch() any {
 	} else {
 		s.proj = make([]float32, m.cfg.ProjDim)
 		s.bits = make([]uint64, (m.dim+63)/64)
+		s.qval = make([]float32, m.dim)
 		s.top.k = m.cfg.Rerank
 		s.listScores = make([]float32, len(m.ivf.listOff)-1)
 		longest := 0
