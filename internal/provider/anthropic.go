@@ -142,26 +142,9 @@ func (p *anthropicProvider) ChatStream(ctx context.Context, req *Request) (Strea
 	if err != nil {
 		return nil, err
 	}
-	c := startCall(ctx, p.timeout)
-	resp, err := c.post(p.client, p.url, p.sseHdr, body)
+	c, resp, err := openStream(ctx, p.client, p.timeout, p.name, p.url, p.sseHdr, body, anthropicReason)
 	if err != nil {
-		err = c.fail(p.name, err)
-		c.end()
 		return nil, err
-	}
-	c.idle()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer c.end()
-		defer drainAndClose(resp.Body)
-		c.arm() // bound the read of the error body too
-		return nil, statusError(p.name, resp, anthropicReason)
-	}
-	if mt := mediaType(resp.Header); mt != "text/event-stream" {
-		defer c.end()
-		defer drainAndClose(resp.Body)
-		c.arm()
-		head, _ := readHead(resp)
-		return nil, badResponse(p.name, resp.StatusCode, head, "content-type %q, expected text/event-stream", mt)
 	}
 	return &anthropicStream{
 		name:         p.name,

@@ -149,3 +149,32 @@ func baseURL(raw, def string) (string, error) {
 	}
 	return strings.TrimRight(raw, "/"), nil
 }
+
+// openStream posts a streaming request and returns the call and response once
+// the upstream has answered 2xx with text/event-stream. Any other answer is
+// drained, its call ended, and returned as an *Error whose reason reason()
+// reads from the upstream's error body.
+func openStream(ctx context.Context, client *http.Client, timeout time.Duration, name, url string, hdr http.Header, body []byte, reason func([]byte) string) (*call, *http.Response, error) {
+	c := startCall(ctx, timeout)
+	resp, err := c.post(client, url, hdr, body)
+	if err != nil {
+		err = c.fail(name, err)
+		c.end()
+		return nil, nil, err
+	}
+	c.idle()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer c.end()
+		defer drainAndClose(resp.Body)
+		c.arm() // bound the read of the error body too
+		return nil, nil, statusError(name, resp, reason)
+	}
+	if mt := mediaType(resp.Header); mt != "text/event-stream" {
+		defer c.end()
+		defer drainAndClose(resp.Body)
+		c.arm()
+		head, _ := readHead(resp)
+		return nil, nil, badResponse(name, resp.StatusCode, head, "content-type %q, expected text/event-stream", mt)
+	}
+	return c, resp, nil
+}

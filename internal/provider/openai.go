@@ -154,26 +154,9 @@ func (p *openAIProvider) ChatStream(ctx context.Context, req *Request) (Stream, 
 		}
 	}
 
-	c := startCall(ctx, p.timeout)
-	resp, err := c.post(p.client, p.chatURL, p.sseHdr, body)
+	c, resp, err := openStream(ctx, p.client, p.timeout, p.name, p.chatURL, p.sseHdr, body, openAIReason)
 	if err != nil {
-		err = c.fail(p.name, err)
-		c.end()
 		return nil, err
-	}
-	c.idle()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer c.end()
-		defer drainAndClose(resp.Body)
-		c.arm() // bound the read of the error body too
-		return nil, statusError(p.name, resp, openAIReason)
-	}
-	if mt := mediaType(resp.Header); mt != "text/event-stream" {
-		defer c.end()
-		defer drainAndClose(resp.Body)
-		c.arm()
-		head, _ := readHead(resp)
-		return nil, badResponse(p.name, resp.StatusCode, head, "content-type %q, expected text/event-stream", mt)
 	}
 	return &openAIStream{
 		name:      p.name,
