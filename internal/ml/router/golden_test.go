@@ -26,10 +26,12 @@ func goldenConfigs() map[string]TrainConfig {
 	base := TrainConfig{Name: "golden", Version: "1", Seed: 7, Featurizer: feature.Config{Kind: feature.KindTFIDF}}
 	out := map[string]TrainConfig{}
 	for name, mod := range map[string]func(*TrainConfig){
-		"knn":     func(c *TrainConfig) { c.Kind, c.KNN = KindKNN, knn.Config{K: 10} },
-		"knn-ivf": func(c *TrainConfig) { c.Kind, c.KNN = KindKNN, knn.Config{K: 10, Index: knn.IndexIVF, Probe: 2, Seed: 1} },
-		"mlp":     func(c *TrainConfig) { c.Kind, c.MLP = KindMLP, mlp.Config{Hidden: []int{8}, Ensemble: 3} },
-		"svm":     func(c *TrainConfig) { c.Kind, c.SVM = KindSVM, svm.Config{} },
+		"knn": func(c *TrainConfig) { c.Kind, c.KNN = KindKNN, knn.Config{K: 10} },
+		"knn-ivf": func(c *TrainConfig) {
+			c.Kind, c.KNN = KindKNN, knn.Config{K: 10, Index: knn.IndexIVF, Probe: 2, Seed: 1}
+		},
+		"mlp": func(c *TrainConfig) { c.Kind, c.MLP = KindMLP, mlp.Config{Hidden: []int{8}, Ensemble: 3} },
+		"svm": func(c *TrainConfig) { c.Kind, c.SVM = KindSVM, svm.Config{} },
 	} {
 		c := base
 		mod(&c)
