@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/stat"
+
 	"github.com/switchyard-ai/switchyard/internal/dataset"
 	"github.com/switchyard-ai/switchyard/internal/ml/eval"
 	"github.com/switchyard-ai/switchyard/internal/ml/router"
@@ -67,4 +70,74 @@ func BenchmarkAIQ(b *testing.B) {
 			})
 		}
 	}
+}
+
+// splitSeeds are the random 70/30 splits BenchmarkAIQSplits averages over;
+// seed 7 is BenchmarkAIQ's split.
+var splitSeeds = []int64{7, 8, 9, 10, 11, 12}
+
+// BenchmarkAIQSplits trains and scores every router kind on several random
+// 70/30 splits of each pooled data set and reports the mean, standard
+// deviation, minimum and maximum of its test AIQ, and its mean lift over the
+// single models' AIQ on the same split: one split moves AIQ by about as much
+// as the gaps to the scikit-learn figures, so one split alone decides
+// little. The same settings as BenchmarkAIQ; nothing is tuned here. Run:
+// go test ./bench/routers -run '^$' -bench 'AIQSplits/routerbench' -benchtime 1x -v
+func BenchmarkAIQSplits(b *testing.B) {
+	for _, set := range []struct {
+		name string
+		pool func(testing.TB) []dataset.Row
+	}{{"routerbench", poolRouterBench}, {"dcrouter", poolDCRouter}} {
+		for _, kind := range router.Kinds {
+			b.Run(set.name+"/"+kind, func(b *testing.B) {
+				rows := set.pool(b)
+				cfg := Config(set.name, kind)
+				var aiq, lift, singles []float64
+				var secs float64
+				for b.Loop() {
+					aiq, lift, singles, secs = nil, nil, nil, 0
+					for _, seed := range splitSeeds {
+						train, test := dataset.Split(rows, testFrac, seed)
+						rep, _, took := evaluate(b, cfg, train, test)
+						aiq = append(aiq, rep.AIQ)
+						singles = append(singles, rep.AIQSingles)
+						lift = append(lift, rep.AIQ-rep.AIQSingles)
+						secs += took.Seconds()
+					}
+				}
+				m, sd := stat.MeanStdDev(aiq, nil)
+				b.ReportMetric(m, "aiq_mean")
+				b.ReportMetric(sd, "aiq_sd")
+				b.ReportMetric(floats.Min(aiq), "aiq_min")
+				b.ReportMetric(floats.Max(aiq), "aiq_max")
+				b.ReportMetric(stat.Mean(lift, nil), "lift_mean")
+				b.ReportMetric(stat.Mean(singles, nil), "aiq_singles_mean")
+				b.ReportMetric(secs/float64(len(splitSeeds)), "train_s")
+				b.Logf("%s %s per split (seeds %v): aiq %.4f singles %.4f", set.name, kind, splitSeeds, aiq, singles)
+			})
+		}
+	}
+	// The task prior (taskprior_test.go) on the same splits: what knowing
+	// only a RouterBench prompt's task is worth.
+	b.Run("routerbench/taskprior", func(b *testing.B) {
+		rows := poolRouterBench(b)
+		cands := dataset.Candidates(rows)
+		var aiq, lift []float64
+		for b.Loop() {
+			aiq, lift = nil, nil
+			for _, seed := range splitSeeds {
+				train, test := dataset.Split(rows, testFrac, seed)
+				truth := eval.FromRows(test, cands)
+				rep := eval.Evaluate(truth, taskPrior(train, test, cands), nil)
+				aiq, lift = append(aiq, rep.AIQ), append(lift, rep.AIQ-rep.AIQSingles)
+			}
+		}
+		m, sd := stat.MeanStdDev(aiq, nil)
+		b.ReportMetric(m, "aiq_mean")
+		b.ReportMetric(sd, "aiq_sd")
+		b.ReportMetric(floats.Min(aiq), "aiq_min")
+		b.ReportMetric(floats.Max(aiq), "aiq_max")
+		b.ReportMetric(stat.Mean(lift, nil), "lift_mean")
+		b.Logf("routerbench taskprior per split (seeds %v): aiq %.4f", splitSeeds, aiq)
+	})
 }

@@ -24,6 +24,10 @@ func cvVariants(set string) []struct {
 		{"ens3-smooth0.1", func(c *router.TrainConfig) { c.MLP.Ensemble, c.MLP.LabelSmoothing = 3, 0.1 }},
 		{"ens3-calib0.1", func(c *router.TrainConfig) { c.MLP.Ensemble, c.ValFrac = 3, 0.1 }},
 	}
+	for _, d := range []float64{0.1, 0.2, 0.3, 0.5} {
+		out = append(out, v{fmt.Sprintf("ens3-drop%g", d), func(c *router.TrainConfig) { c.MLP.Ensemble, c.MLP.InputDropout = 3, d }})
+	}
+	out = append(out, v{"ens5", func(c *router.TrainConfig) { c.MLP.Ensemble = 5 }})
 	if set == "routerbench" {
 		out = append(out, v{"ens3-dim16", func(c *router.TrainConfig) { c.MLP.Ensemble, c.Featurizer.Dim = 3, 1<<16 }})
 	}

@@ -44,6 +44,12 @@ type Config struct {
 	// becomes q(1-s) + s/2 (default 0, off). Early stopping still scores
 	// the raw targets.
 	LabelSmoothing float64 `yaml:"label_smoothing" json:"label_smoothing"`
+	// InputDropout drops each nonzero input feature of a training row with
+	// this probability at every step and scales the kept ones by 1/(1-p)
+	// (default 0, off). It regularises the wide sparse input layer, where
+	// most weights see only a handful of rows, without changing the network
+	// that serves, so it costs no decision time.
+	InputDropout float64 `yaml:"input_dropout" json:"input_dropout"`
 	// Ensemble is how many networks are trained and averaged (default 1).
 	// Member e uses seed Seed+e, so member 0 is the single network the same
 	// Config with Ensemble 1 trains. Members train concurrently, up to
@@ -99,6 +105,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("min_df must be >= 1")
 	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
 		return c, fmt.Errorf("label_smoothing %v: must be in [0, 1)", c.LabelSmoothing)
+	case !(c.InputDropout >= 0 && c.InputDropout < 1):
+		return c, fmt.Errorf("input_dropout %v: must be in [0, 1)", c.InputDropout)
 	case c.Ensemble < 1 || c.Ensemble > 32:
 		return c, fmt.Errorf("ensemble %d: must be in [1, 32]", c.Ensemble)
 	}

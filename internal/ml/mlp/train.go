@@ -42,6 +42,10 @@ type trainer struct {
 	deltas     [][]float32
 	step       int
 	a          [][]float32 // a[l] is the output of layer l
+	// dropCols and dropVals hold the kept input features of the row being
+	// trained when InputDropout is on.
+	dropCols []int32
+	dropVals []float32
 }
 
 // newTrainer initialises a network of nIn inputs with its own seeded
@@ -106,15 +110,18 @@ func (t *trainer) weight(i int) float64 {
 
 // forward fills t.a for row i; hidden layers use ReLU, the output stays as
 // logits.
-func (t *trainer) forward(i int) {
+func (t *trainer) forward(i int) { t.forwardSparse(t.colIdx[i], t.x[i].Val) }
+
+// forwardSparse fills t.a for the input with values vals at input rows cols
+// (-1 entries are skipped).
+func (t *trainer) forwardSparse(cols []int32, vals []float32) {
 	impl := blas32.Implementation()
 	l0 := t.layers[0]
 	h := t.a[0]
 	copy(h, l0.b)
-	x := t.x[i]
-	for k, c := range t.colIdx[i] {
+	for k, c := range cols {
 		if c >= 0 {
-			impl.Saxpy(l0.out, x.Val[k], l0.w[int(c)*l0.out:], 1, h, 1)
+			impl.Saxpy(l0.out, vals[k], l0.w[int(c)*l0.out:], 1, h, 1)
 		}
 	}
 	for l := 1; l < len(t.layers); l++ {
@@ -215,8 +222,8 @@ func (t *trainer) batch(rows []int) {
 	t.touched = t.touched[:0]
 	a := t.a
 	for _, i := range rows {
-		x := t.x[i]
-		t.forward(i)
+		cols, vals := t.inputs(i)
+		t.forwardSparse(cols, vals)
 		wi := t.weight(i) / norm
 		dOut := t.deltas[L-1]
 		for j, q := range t.y[i] {
@@ -239,7 +246,7 @@ func (t *trainer) batch(rows []int) {
 			}
 		}
 		impl.Saxpy(h0, 1, t.deltas[0], 1, t.gb[0], 1)
-		for k, c := range t.colIdx[i] {
+		for k, c := range cols {
 			if c < 0 {
 				continue
 			}
@@ -247,7 +254,7 @@ func (t *trainer) batch(rows []int) {
 				t.isTouched[c] = true
 				t.touched = append(t.touched, int(c))
 			}
-			impl.Saxpy(h0, x.Val[k], t.deltas[0], 1, t.gw[0][int(c)*h0:], 1)
+			impl.Saxpy(h0, vals[k], t.deltas[0], 1, t.gw[0][int(c)*h0:], 1)
 		}
 	}
 	t.step++
@@ -263,6 +270,24 @@ func (t *trainer) batch(rows []int) {
 		s := c * h0
 		adamStep(w0[s:s+h0], g0[s:s+h0], o0.mw[s:s+h0], o0.vw[s:s+h0], lr, l2)
 	}
+}
+
+// inputs returns the input rows and values row i trains with: all of them,
+// or with InputDropout each kept with probability 1-p and scaled by 1/(1-p).
+func (t *trainer) inputs(i int) ([]int32, []float32) {
+	p := t.cfg.InputDropout
+	if p == 0 {
+		return t.colIdx[i], t.x[i].Val
+	}
+	scale := float32(1 / (1 - p))
+	t.dropCols, t.dropVals = t.dropCols[:0], t.dropVals[:0]
+	for k, c := range t.colIdx[i] {
+		if c >= 0 && t.rng.Float64() >= p {
+			t.dropCols = append(t.dropCols, c)
+			t.dropVals = append(t.dropVals, t.x[i].Val[k]*scale)
+		}
+	}
+	return t.dropCols, t.dropVals
 }
 
 // adamStep applies one bias-corrected Adam update (lr already corrected).
