@@ -19,9 +19,12 @@ func NewHashedTF(cfg Config) (*TFIDF, error) {
 	}
 	t.nDocs = 1
 	t.df = make([]uint32, t.dim)
-	t.idf = make([]float32, t.dim)
+	for i := range t.df {
+		t.df[i] = 1
+	}
+	t.computeIDF()
 	for i := range t.idf {
-		t.df[i], t.idf[i] = 1, 1
+		t.idf[i] = 1
 	}
 	return t, nil
 }
@@ -83,7 +86,7 @@ func (t *TFIDF) Reweight(v Vector) Vector {
 		if int(i) >= t.dim {
 			continue
 		}
-		w := t.idf[i]
+		w := t.idfOf(i)
 		if w == 0 {
 			continue
 		}

@@ -37,15 +37,23 @@ const (
 // Hashing needs no vocabulary in the bundle: only the document frequencies of
 // the buckets that occurred are stored.
 type TFIDF struct {
-	dim         int
-	wordMin     int
-	wordMax     int
-	charMin     int
-	charMax     int
-	minDF       int
-	nDocs       int
-	df          []uint32  // per bucket, as fitted
-	idf         []float32 // per bucket, 0 = dropped
+	dim     int
+	wordMin int
+	wordMax int
+	charMin int
+	charMax int
+	minDF   int
+	nDocs   int
+	df      []uint32 // per bucket, as fitted
+	// active indexes the buckets with a nonzero idf (df >= minDF) and
+	// idf holds their weights in bucket order. Transform counts only
+	// active buckets: on a trained vocabulary most of a prompt's n-grams
+	// are unseen (~150 of ~190 for a 500-character prompt), and each of
+	// them cost a count-table slot, a place in the sort and a miss in a
+	// Dim-sized idf array before being dropped. Empty until fitted, so the
+	// fit's own document counting sees every bucket.
+	active      Columns
+	idf         []float32
 	scratchPool sync.Pool
 }
 
@@ -127,13 +135,27 @@ func fitTFIDF(cfg Config, texts []string) (*TFIDF, error) {
 }
 
 func (t *TFIDF) computeIDF() {
-	t.idf = make([]float32, t.dim)
+	var cols []uint32
+	t.idf = t.idf[:0]
 	n := float64(t.nDocs)
 	for i, d := range t.df {
 		if d >= uint32(t.minDF) {
-			t.idf[i] = float32(math.Log((1+n)/(1+float64(d))) + 1)
+			cols = append(cols, uint32(i))
+			t.idf = append(t.idf, float32(math.Log((1+n)/(1+float64(d)))+1))
 		}
 	}
+	var err error
+	if t.active, err = NewColumns(cols, t.dim); err != nil {
+		panic(err) // cols ascend below dim by construction
+	}
+}
+
+// idfOf is bucket i's idf, 0 if it was dropped or never seen.
+func (t *TFIDF) idfOf(i uint32) float32 {
+	if c := t.active.Col(i); c >= 0 {
+		return t.idf[c]
+	}
+	return 0
 }
 
 // scratch is the per-call working memory of Transform. Counts live in a
@@ -274,6 +296,9 @@ func fmix64(h uint64) uint64 {
 func (t *TFIDF) add(s *scratch, h uint64) {
 	// Lemire's multiply-shift maps the top 32 hash bits onto [0, dim).
 	idx := uint32((h >> 32) * uint64(t.dim) >> 32)
+	if t.active.n > 0 && !t.active.Has(idx) {
+		return // weight 0: the output drops it anyway
+	}
 	// Buckets are hash-derived, so their low bits place them in the table.
 	mask := uint32(len(s.tabKey) - 1)
 	for i := idx & mask; ; i = (i + 1) & mask {
@@ -482,7 +507,7 @@ func (t *TFIDF) vector(s *scratch, dst Vector) Vector {
 	var sum float64
 	k := 0
 	for _, i := range idx {
-		w := t.idf[i]
+		w := t.idfOf(i)
 		if w == 0 {
 			continue
 		}
@@ -569,12 +594,7 @@ func (t *TFIDF) Kind() string { return KindTFIDF }
 
 // Spec describes the parameters for a bundle manifest.
 func (t *TFIDF) Spec() map[string]any {
-	nz := 0
-	for _, w := range t.idf {
-		if w != 0 {
-			nz++
-		}
-	}
+	nz := t.active.Len()
 	return map[string]any{
 		"kind":            KindTFIDF,
 		"dim":             t.dim,

@@ -140,17 +140,18 @@ type head struct{ layers []layer }
 //
 // Immutable after Train or Unmarshal; Predict is safe for concurrent use.
 type Model struct {
-	cfg   Config
-	dim   int
-	nCand int
-	cols  []uint32 // feature index of each input row, ascending
-	colOf []int32  // feature index -> input row, -1 if unused (built, not stored)
-	h0    int      // first hidden width (per member)
-	width int      // packed row width: members * h0
-	in    []float32
-	inB   []float32 // packed first hidden biases, width
-	heads []head
-	pool  sync.Pool
+	cfg     Config
+	dim     int
+	nCand   int
+	cols    []uint32        // feature index of each input row, ascending
+	index   feature.Columns // feature index -> input row (built, not stored)
+	indexed bool            // index is built (dim small enough), else binary search
+	h0      int             // first hidden width (per member)
+	width   int             // packed row width: members * h0
+	in      []float32
+	inB     []float32 // packed first hidden biases, width
+	heads   []head
+	pool    sync.Pool
 	// Epochs is how many epochs each member ran before early stopping.
 	Epochs []int
 }
@@ -162,26 +163,23 @@ func (m *Model) Candidates() int { return m.nCand }
 func (m *Model) Members() int { return len(m.heads) }
 
 func (m *Model) init() {
-	m.colOf = nil
-	if m.dim <= 1<<24 {
-		m.colOf = make([]int32, m.dim)
-		for i := range m.colOf {
-			m.colOf[i] = -1
-		}
-		for c, f := range m.cols {
-			m.colOf[f] = int32(c)
-		}
+	// The rank index costs dim/4 bytes; past 2^26 buckets a binary search
+	// over cols is the lighter choice.
+	m.indexed = false
+	if m.dim <= maxIndexedDim {
+		ix, err := feature.NewColumns(m.cols, m.dim)
+		m.index, m.indexed = ix, err == nil
 	}
 	m.pool.New = func() any { return m.newActs() }
 }
 
+// maxIndexedDim is the largest dim given a rank index over its columns.
+const maxIndexedDim = 1 << 26
+
 // col maps a feature index to its input row.
 func (m *Model) col(f uint32) int {
-	if m.colOf != nil {
-		if int(f) >= len(m.colOf) {
-			return -1
-		}
-		return int(m.colOf[f])
+	if m.indexed {
+		return m.index.Col(f)
 	}
 	if c, ok := slices.BinarySearch(m.cols, f); ok {
 		return c

@@ -33,8 +33,8 @@ type costModel struct {
 	std     []float64
 	dim     int
 	cols    []uint32
-	colOf   []int32   // feature -> column, -1 unused (built, not stored)
-	w       []float32 // (len(cols)+2) x nCand: features, log-length, bias
+	index   feature.Columns // feature -> column (built, not stored)
+	w       []float32       // (len(cols)+2) x nCand: features, log-length, bias
 }
 
 func (c *costModel) nCand() int { return len(c.targets) }
@@ -47,8 +47,8 @@ func (c *costModel) predict(x feature.Vector, chars int, out []float64) {
 		out[j] = float64(c.w[(n+1)*nc+j]) + float64(c.w[n*nc+j])*lenFeature(chars)
 	}
 	for k, f := range x.Idx {
-		if int(f) < len(c.colOf) && c.colOf[f] >= 0 {
-			base := int(c.colOf[f]) * nc
+		if col := c.index.Col(f); col >= 0 {
+			base := col * nc
 			v := float64(x.Val[k])
 			for j := 0; j < nc; j++ {
 				out[j] += v * float64(c.w[base+j])
@@ -77,13 +77,15 @@ func fitCost(ctx context.Context, targets []string, dim int, x []feature.Vector,
 		c.cols = append(c.cols, f)
 	}
 	slices.Sort(c.cols)
-	c.index()
+	if err := c.buildIndex(); err != nil {
+		return nil, err
+	}
 	// Resolve each row's features to columns once.
 	xcol := make([][]int32, len(x))
 	for i, r := range x {
 		xcol[i] = make([]int32, len(r.Idx))
 		for k, f := range r.Idx {
-			xcol[i][k] = c.colOf[f]
+			xcol[i][k] = int32(c.index.Col(f))
 		}
 	}
 	for j := 0; j < nc; j++ {
@@ -178,14 +180,12 @@ func fitCost(ctx context.Context, targets []string, dim int, x []feature.Vector,
 	return c, nil
 }
 
-func (c *costModel) index() {
-	c.colOf = make([]int32, c.dim)
-	for i := range c.colOf {
-		c.colOf[i] = -1
+func (c *costModel) buildIndex() error {
+	var err error
+	if c.index, err = feature.NewColumns(c.cols, c.dim); err != nil {
+		return fmt.Errorf("cost model: %w", err)
 	}
-	for i, f := range c.cols {
-		c.colOf[f] = int32(i)
-	}
+	return nil
 }
 
 func (c *costModel) marshal(e *bundle.Enc) {
@@ -227,6 +227,8 @@ func unmarshalCost(d *bundle.Dec) (*costModel, error) {
 			return nil, fmt.Errorf("decode cost model: %w: columns not ascending", bundle.ErrCorrupt)
 		}
 	}
-	c.index()
+	if err := c.buildIndex(); err != nil {
+		return nil, fmt.Errorf("decode cost model: %w: %w", bundle.ErrCorrupt, err)
+	}
 	return c, nil
 }

@@ -105,14 +105,15 @@ func (c Config) withDefaults() (Config, error) {
 // Model is one calibrated machine per candidate over a shared input map.
 // Immutable after Train or Unmarshal; Predict is safe for concurrent use.
 type Model struct {
-	cfg   Config
-	dim   int
-	nCand int
-	cols  []uint32  // feature index of each input column, ascending
-	colOf []int32   // feature -> column, -1 unused (built, not stored)
-	omega []float32 // rff: cols x RFFDim Gaussian projection (built from Seed)
-	phase []float32 // rff: RFFDim phases in [0, 2pi)
-	nIn   int       // width of the mapped input: len(cols) or RFFDim
+	cfg     Config
+	dim     int
+	nCand   int
+	cols    []uint32        // feature index of each input column, ascending
+	index   feature.Columns // feature -> column (built, not stored)
+	indexed bool            // index is built (dim small enough), else binary search
+	omega   []float32       // rff: cols x RFFDim Gaussian projection (built from Seed)
+	phase   []float32       // rff: RFFDim phases in [0, 2pi)
+	nIn     int             // width of the mapped input: len(cols) or RFFDim
 	// w holds per candidate nIn weights then the bias: nCand x (nIn+1),
 	// row-major by input so a sparse input adds whole rows (one axpy each).
 	w    []float32
@@ -124,15 +125,12 @@ type Model struct {
 func (m *Model) Candidates() int { return m.nCand }
 
 func (m *Model) init() {
-	m.colOf = nil
-	if m.dim <= 1<<24 {
-		m.colOf = make([]int32, m.dim)
-		for i := range m.colOf {
-			m.colOf[i] = -1
-		}
-		for c, f := range m.cols {
-			m.colOf[f] = int32(c)
-		}
+	// The rank index costs dim/4 bytes; past 2^26 buckets a binary search
+	// over cols is the lighter choice.
+	m.indexed = false
+	if m.dim <= maxIndexedDim {
+		ix, err := feature.NewColumns(m.cols, m.dim)
+		m.index, m.indexed = ix, err == nil
 	}
 	m.nIn = len(m.cols)
 	m.omega, m.phase = nil, nil
@@ -157,12 +155,12 @@ func (m *Model) init() {
 	}
 }
 
+// maxIndexedDim is the largest dim given a rank index over its columns.
+const maxIndexedDim = 1 << 26
+
 func (m *Model) col(f uint32) int {
-	if m.colOf != nil {
-		if int(f) >= len(m.colOf) {
-			return -1
-		}
-		return int(m.colOf[f])
+	if m.indexed {
+		return m.index.Col(f)
 	}
 	if c, ok := slices.BinarySearch(m.cols, f); ok {
 		return c
