@@ -158,29 +158,76 @@ func (t *TFIDF) idfOf(i uint32) float32 {
 	return 0
 }
 
-// scratch is the per-call working memory of Transform. Counts live in a
-// small open-addressing hash table keyed by bucket, sized to at least twice
-// the call's distinct n-grams, so a prompt's counting stays in the L1/L2
-// cache. A dense Dim-sized count array (512 KiB at 2^18) did the same work
-// but cost a cache miss per n-gram once a model's weights had evicted it,
-// and so did the bitset over the hash space (32 KiB at 2^18), which is now
-// filled only for long texts, where walking it beats sorting. Both are
-// cleared through the touched list, so a call costs O(n-grams), not O(Dim).
+// scratch is the per-call working memory of Transform.
+//
+// A text's n-grams are first listed as buckets (grams, duplicates and all,
+// only the buckets with an idf once fitted). A prompt's list is short, so
+// it is sorted and its runs counted: touched gets the distinct buckets in
+// order and cnts their counts, with no further lookup (sorted mode). A long
+// text's list is instead counted in a small open-addressing hash table
+// keyed by bucket, sized to at least twice its distinct buckets so it stays
+// in the L1/L2 cache, with touched in first-seen order; the bitset over the
+// hash space (32 KiB at 2^18) then orders them when walking it beats
+// sorting. A dense Dim-sized count array (512 KiB at 2^18) did the same
+// work but cost a cache miss per n-gram once a model's weights had evicted
+// it. Everything is cleared through touched, so a call costs O(n-grams),
+// not O(Dim).
 type scratch struct {
+	grams   []uint32 // the text's buckets, in text order or sorted
+	sorted  bool     // counts are in cnts (sorted mode), else in the table
+	cnts    []uint16 // sorted mode: count of touched[k]
 	tabKey  []uint32 // bucket+1, 0 = empty slot; length a power of two
 	tabCnt  []uint16
 	bits    []uint64
-	touched []uint32 // distinct buckets in first-seen order
+	touched []uint32 // distinct buckets: ascending (sorted mode) or first-seen order
 	norm    []byte
 	words   []uint64
 	tmp     []uint32 // sortBuckets' output before it is copied back
 	hist    [1 << sortBits]uint32
 }
 
+// sortedLimit is the most n-grams counted by sorting their list; longer
+// texts go through the count table, whose cost does not grow faster than
+// their length.
+const sortedLimit = 4096
+
+// countOf is the count of touched[k].
+func (s *scratch) countOf(k int) uint16 {
+	if s.sorted {
+		return s.cnts[k]
+	}
+	return s.count(s.touched[k])
+}
+
+// tally counts s.grams into touched and cnts (sorted mode) or the table.
+func (t *TFIDF) tally(s *scratch) {
+	g := s.grams
+	if len(g) > sortedLimit {
+		s.sorted = false
+		for _, idx := range g {
+			s.add(idx)
+		}
+		return
+	}
+	s.sorted = true
+	s.sortBuckets(g, t.dim)
+	touched, cnts := s.touched[:0], s.cnts[:0]
+	for i := 0; i < len(g); {
+		j := i + 1
+		for j < len(g) && g[j] == g[i] {
+			j++
+		}
+		touched = append(touched, g[i])
+		cnts = append(cnts, uint16(min(j-i, math.MaxUint16)))
+		i = j
+	}
+	s.touched, s.cnts = touched, cnts
+}
+
 // sortBits is the width of the leading-bits bucket sortBuckets files by.
 const sortBits = 9
 
-// sortBuckets sorts distinct bucket numbers below dim. A comparison sort of
+// sortBuckets sorts bucket numbers below dim. A comparison sort of
 // a prompt's ~200 buckets was half of featurization: the buckets are hash
 // values, so nearly every comparison branch mispredicted. Filing them by
 // their leading sortBits bits (a counting sort) leaves each among a handful
@@ -226,6 +273,10 @@ const minTable = 256
 func (t *TFIDF) getScratch() *scratch { return t.scratchPool.Get().(*scratch) }
 
 func (t *TFIDF) reset(s *scratch) {
+	if s.sorted {
+		s.touched, s.cnts = s.touched[:0], s.cnts[:0]
+		return
+	}
 	if len(s.bits) <= 8*len(s.touched) {
 		for _, idx := range s.touched {
 			s.bits[idx>>6] = 0
@@ -293,12 +344,12 @@ func fmix64(h uint64) uint64 {
 	return h
 }
 
-func (t *TFIDF) add(s *scratch, h uint64) {
-	// Lemire's multiply-shift maps the top 32 hash bits onto [0, dim).
-	idx := uint32((h >> 32) * uint64(t.dim) >> 32)
-	if t.active.n > 0 && !t.active.Has(idx) {
-		return // weight 0: the output drops it anyway
-	}
+// bucket maps an n-gram hash to its bucket: Lemire's multiply-shift maps
+// the top 32 hash bits onto [0, dim).
+func (t *TFIDF) bucket(h uint64) uint32 { return uint32((h >> 32) * uint64(t.dim) >> 32) }
+
+// add counts bucket idx in the table.
+func (s *scratch) add(idx uint32) {
 	// Buckets are hash-derived, so their low bits place them in the table.
 	mask := uint32(len(s.tabKey) - 1)
 	for i := idx & mask; ; i = (i + 1) & mask {
@@ -363,8 +414,18 @@ func isWordByte(c byte) bool {
 	return c >= utf8.RuneSelf || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9')
 }
 
-// count fills s with the n-gram counts of text.
+// count fills s with the n-gram counts of text: touched and countOf.
 func (t *TFIDF) count(s *scratch, text string) {
+	s.grams = s.grams[:0]
+	t.listGrams(s, text)
+	if t.active.n > 0 && t.active.n < t.dim {
+		s.grams = t.active.filter(s.grams)
+	}
+	t.tally(s)
+}
+
+// listGrams appends the buckets of text's n-grams to s.grams.
+func (t *TFIDF) listGrams(s *scratch, text string) {
 	// Word n-grams alone over ASCII text (the default, on the serving path)
 	// need no normalised copy: wordTab lowercases and classifies each byte
 	// exactly as normalise and isWordByte would.
@@ -381,7 +442,7 @@ func (t *TFIDF) count(s *scratch, text string) {
 			for n := 1; n <= t.charMax && i+n <= len(b); n++ {
 				h = (h ^ uint64(b[i+n-1])) * fnvPrime
 				if n >= t.charMin {
-					t.add(s, fmix64(h^uint64(n)))
+					s.grams = append(s.grams, t.bucket(fmix64(h^uint64(n))))
 				}
 			}
 		}
@@ -405,16 +466,17 @@ func (t *TFIDF) count(s *scratch, text string) {
 }
 
 func (t *TFIDF) addWordGrams(s *scratch) {
-	w := s.words
+	w, g := s.words, s.grams
 	for i := range w {
 		h := uint64(seedWord)
 		for n := 1; n <= t.wordMax && i+n <= len(w); n++ {
 			h = (h ^ w[i+n-1]) * fnvPrime
 			if n >= t.wordMin {
-				t.add(s, fmix64(h^uint64(n)<<56))
+				g = append(g, t.bucket(fmix64(h^uint64(n)<<56)))
 			}
 		}
 	}
+	s.grams = g
 }
 
 // wordTab maps an ASCII byte to its lowercase form if it is a word byte
@@ -475,13 +537,16 @@ func (t *TFIDF) vector(s *scratch, dst Vector) Vector {
 	if n == 0 {
 		return Vector{Idx: dst.Idx[:0], Val: dst.Val[:0]}
 	}
-	// Sorted order: walk the bitset when it is small relative to the number
-	// of n-grams, otherwise sort the touched list.
+	// Sorted order: touched already is in sorted mode; otherwise walk the
+	// bitset when it is small relative to the number of n-grams, or sort the
+	// touched list.
 	idx := dst.Idx[:0]
 	if cap(idx) < n {
 		idx = make([]uint32, 0, n)
 	}
-	if len(s.bits) <= 8*n {
+	if s.sorted {
+		idx = append(idx, s.touched...)
+	} else if len(s.bits) <= 8*n {
 		// Long text: mark the buckets in the bitset here rather than as
 		// they are counted, so a short text (the serving path) never
 		// touches the bitset's Dim/8 bytes and their cache misses.
@@ -506,12 +571,17 @@ func (t *TFIDF) vector(s *scratch, dst Vector) Vector {
 	val = val[:n]
 	var sum float64
 	k := 0
-	for _, i := range idx {
+	for p, i := range idx {
 		w := t.idfOf(i)
 		if w == 0 {
 			continue
 		}
-		c := s.count(i)
+		var c uint16
+		if s.sorted {
+			c = s.cnts[p]
+		} else {
+			c = s.count(i)
+		}
 		var tf float32
 		if int(c) < len(sublinear) {
 			tf = sublinear[c]

@@ -61,7 +61,7 @@ func TestCountTable(t *testing.T) {
 	}
 	s := f.getScratch()
 	f.count(s, "a a a b")
-	if len(s.touched) != 2 || s.count(s.touched[0]) != 3 || s.count(s.touched[1]) != 1 {
+	if len(s.touched) != 2 || s.countOf(0)+s.countOf(1) != 4 || s.countOf(0)*s.countOf(1) != 3 {
 		t.Fatalf("a a a b: buckets %v", s.touched)
 	}
 	f.reset(s)
@@ -76,13 +76,16 @@ func TestCountTable(t *testing.T) {
 			t.Fatalf("%.20q: %d distinct buckets for %d distinct words", text, len(s.touched), len(want))
 		}
 		total := 0
-		for _, idx := range s.touched {
-			total += int(s.count(idx))
+		for k := range s.touched {
+			total += int(s.countOf(k))
 		}
 		if total != len(strings.Fields(text)) {
 			t.Fatalf("%.20q: counts sum to %d, want %d", text, total, len(strings.Fields(text)))
 		}
-		if 2*len(s.touched) > len(s.tabKey) {
+		if wantSorted := len(strings.Fields(text)) <= sortedLimit; s.sorted != wantSorted {
+			t.Fatalf("%.20q: sorted mode %v, want %v", text, s.sorted, wantSorted)
+		}
+		if !s.sorted && 2*len(s.touched) > len(s.tabKey) {
 			t.Fatalf("%.20q: table of %d slots over half full with %d keys", text, len(s.tabKey), len(s.touched))
 		}
 		f.reset(s)
