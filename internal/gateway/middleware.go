@@ -30,10 +30,14 @@ func (s *Server) api(h http.HandlerFunc) http.Handler {
 		// unique even when a caller sends the same traceparent twice; the
 		// caller's span is linked instead of being the parent.
 		caller := telemetry.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := s.tracer.Start(r.Context(), r.Method+" "+r.URL.Path, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithLinks(trace.LinkFromContext(caller)),
-			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+		ctx, sdkSpan := s.tracer.Start(r.Context(), r.Method+" "+r.URL.Path, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithLinks(trace.LinkFromContext(caller)))
+		span := newBufferedSpan(sdkSpan)
 		defer span.End()
+		if span.IsRecording() {
+			ctx = trace.ContextWithSpan(ctx, span)
+			span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		w = sw
 		w.Header().Set("x-request-id", requestID(span))

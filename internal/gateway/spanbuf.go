@@ -1,0 +1,78 @@
+package gateway
+
+import (
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// bufferedSpan collects a request span's attributes and hands them to the
+// SDK in one SetAttributes call when the span ends.
+//
+// A request sets its ~25 attributes in half a dozen calls along the way
+// (middleware, handler, accounting, decision record); the SDK grows the
+// span's attribute slice on every call, which was about 4 KB of garbage and
+// several copies per request. Buffering them costs one slice sized for the
+// usual count, reused across requests (the SDK copies attributes, so the
+// buffer is free again once End returns). Everything else passes through to
+// the SDK span, so code that takes the span from the context does not know
+// the difference.
+type bufferedSpan struct {
+	trace.Span
+	mu    sync.Mutex
+	attrs []attribute.KeyValue
+	buf   *[]attribute.KeyValue // pooled storage behind attrs
+	ended bool
+}
+
+// spanAttrCap fits every attribute a chat request sets (about 25), so the
+// buffer is allocated once.
+const spanAttrCap = 32
+
+var attrBufs = sync.Pool{New: func() any {
+	s := make([]attribute.KeyValue, 0, spanAttrCap)
+	return &s
+}}
+
+func newBufferedSpan(s trace.Span) *bufferedSpan {
+	b := &bufferedSpan{Span: s}
+	if s.IsRecording() {
+		b.buf = attrBufs.Get().(*[]attribute.KeyValue)
+		b.attrs = (*b.buf)[:0]
+	}
+	return b
+}
+
+// SetAttributes records kv for the end of the span; after End it does
+// nothing, as an ended SDK span does.
+func (b *bufferedSpan) SetAttributes(kv ...attribute.KeyValue) {
+	b.mu.Lock()
+	if !b.ended && b.attrs != nil {
+		b.attrs = append(b.attrs, kv...)
+	}
+	b.mu.Unlock()
+}
+
+// End flushes the buffered attributes and ends the SDK span.
+func (b *bufferedSpan) End(opts ...trace.SpanEndOption) {
+	b.mu.Lock()
+	if b.ended {
+		b.mu.Unlock()
+		return
+	}
+	b.ended = true
+	attrs := b.attrs
+	b.attrs = nil
+	b.mu.Unlock()
+	if len(attrs) > 0 {
+		b.Span.SetAttributes(attrs...)
+	}
+	b.Span.End(opts...)
+	if b.buf != nil && cap(attrs) <= 4*spanAttrCap {
+		clear(attrs) // drop the strings the values point to
+		*b.buf = attrs[:0]
+		attrBufs.Put(b.buf)
+	}
+	b.buf = nil
+}
