@@ -224,8 +224,8 @@ func (t *TFIDF) tally(s *scratch) {
 	s.touched, s.cnts = touched, cnts
 }
 
-// sortBits is the width of the leading-bits bucket sortBuckets files by.
-const sortBits = 9
+// sortBits is the widest leading-bits bucket sortBuckets files by.
+const sortBits = 12
 
 // sortBuckets sorts bucket numbers below dim. A comparison sort of
 // a prompt's ~200 buckets was half of featurization: the buckets are hash
@@ -235,9 +235,12 @@ const sortBits = 9
 // predictable branches and few steps.
 func (s *scratch) sortBuckets(idx []uint32, dim int) {
 	if len(idx) > 32 {
-		shift := max(bits.Len32(uint32(dim-1))-sortBits, 0)
-		h := &s.hist
-		clear(h[:])
+		// About one bucket per element: the histogram's clearing and
+		// prefix sum cost what the elements do.
+		nb := min(bits.Len(uint(len(idx))), sortBits)
+		shift := max(bits.Len32(uint32(dim-1))-nb, 0)
+		h := s.hist[:1<<nb]
+		clear(h)
 		for _, v := range idx {
 			h[v>>shift]++
 		}
@@ -501,25 +504,29 @@ func isASCII(s string) bool {
 }
 
 // appendWordHashes appends the FNV-1a hash of each lowercased word of the
-// ASCII text.
+// ASCII text. The loop takes no branch on the bytes (conditional moves
+// instead): a branch at every word boundary mispredicted about twice a
+// word. It stores the running hash at every byte and advances only at a
+// word's end, so w needs room for the most words a text can hold.
 func appendWordHashes(w []uint64, text string) []uint64 {
-	h, in := uint64(fnvOffset), false
+	n := len(w)
+	if need := n + len(text)/2 + 1; cap(w) < need {
+		w = append(w[:cap(w)], make([]uint64, need-cap(w))...)
+	}
+	w = w[:cap(w)]
+	h, in := uint64(fnvOffset), 0
 	for i := 0; i < len(text); i++ {
 		c := wordTab[text[i]&0x7f]
+		w[n] = h
+		next, end, word := (h^uint64(c))*fnvPrime, 0, 1
 		if c == 0 {
-			if in {
-				w = append(w, h)
-				h, in = fnvOffset, false
-			}
-			continue
+			next, end, word = fnvOffset, in, 0
 		}
-		h = (h ^ uint64(c)) * fnvPrime
-		in = true
+		n += end
+		h, in = next, word
 	}
-	if in {
-		w = append(w, h)
-	}
-	return w
+	w[n] = h
+	return w[:n+in]
 }
 
 // sublinear[k] = 1 + ln(k), so the common small counts skip math.Log.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -289,6 +290,49 @@ func BenchmarkTFIDFTransformOne(b *testing.B) {
 			_, _ = f.Transform(ctx, in)
 		}
 	})
+}
+
+// genPrompts returns n ~500-character prompts of made-up words, different
+// ones each, so a benchmark over them sees the branch and cache behaviour of
+// serving rather than one prompt learnt by heart.
+func genPrompts(n int, seed uint64) []string {
+	rng := rand.New(rand.NewPCG(seed, 4))
+	syl := []string{"ba", "ca", "da", "fe", "ga", "ha", "ki", "lo", "ma", "ne", "po", "ru", "se", "ta", "vu", "ze"}
+	out := make([]string, n)
+	for i := range out {
+		var b strings.Builder
+		for b.Len() < 500 {
+			for range 1 + rng.IntN(3) {
+				b.WriteString(syl[rng.IntN(len(syl))])
+			}
+			if rng.IntN(10) == 0 {
+				b.WriteString(", ")
+			} else {
+				b.WriteByte(' ')
+			}
+		}
+		out[i] = b.String()
+	}
+	return out
+}
+
+// BenchmarkTFIDFTransformDistinct featurizes 2,000 different prompts in
+// turn with a featurizer fitted on 2,000 others (so, as in serving, part of
+// each prompt's n-grams were never seen in training).
+func BenchmarkTFIDFTransformDistinct(b *testing.B) {
+	f, err := Fit(context.Background(), Config{Kind: KindTFIDF}, genPrompts(2000, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := f.(*TFIDF)
+	prompts := genPrompts(2000, 2)
+	var dst Vector
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		dst = t.TransformInto(prompts[i%len(prompts)], dst)
+		i++
+	}
 }
 
 // Transform shares pooled scratch memory between calls; concurrent callers
