@@ -123,7 +123,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	inflight := s.metrics.InFlight.WithLabelValues(rt.name)
+	inflight := s.metrics.InFlightFor(rt.name)
 	inflight.Inc()
 	defer inflight.Dec()
 
@@ -223,11 +223,20 @@ func usageOf(u *openai.Usage, req *openai.ChatRequest, outTokens func() int) (op
 func (s *Server) account(span trace.Span, rt *route, d *deployment, rec *telemetry.DecisionRecord, respModel string, u openai.Usage, estimated bool, code int, start time.Time, stream bool) {
 	name := d.cfg.Name
 	cost := d.cfg.Price.Cost(u.PromptTokens, u.CompletionTokens)
-	s.metrics.Requests.WithLabelValues(rt.name, name, codeLabel(code)).Inc()
-	s.metrics.RequestDuration.WithLabelValues(rt.name, name, boolLabel(stream)).Observe(time.Since(start).Seconds())
-	s.metrics.Tokens.WithLabelValues(rt.name, name, "input").Add(float64(u.PromptTokens))
-	s.metrics.Tokens.WithLabelValues(rt.name, name, "output").Add(float64(u.CompletionTokens))
-	s.metrics.CostUSD.WithLabelValues(rt.name, name).Add(cost)
+	hot := s.metrics.For(rt.name, name)
+	if code == http.StatusOK {
+		hot.OK.Inc()
+	} else {
+		s.metrics.Requests.WithLabelValues(rt.name, name, codeLabel(code)).Inc()
+	}
+	if stream {
+		hot.StreamDuration.Observe(time.Since(start).Seconds())
+	} else {
+		hot.Duration.Observe(time.Since(start).Seconds())
+	}
+	hot.TokensIn.Add(float64(u.PromptTokens))
+	hot.TokensOut.Add(float64(u.CompletionTokens))
+	hot.CostUSD.Add(cost)
 	if estimated {
 		s.metrics.UsageEstimated.WithLabelValues(rt.name, name).Inc()
 	}

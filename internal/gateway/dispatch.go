@@ -52,7 +52,7 @@ func (s *Server) dispatch(ctx context.Context, rt *route, order []int, call atte
 		for try := 0; ; try++ {
 			start := time.Now()
 			err := call(ctx, d)
-			s.metrics.UpstreamDuration.WithLabelValues(rt.name, d.cfg.Name).Observe(time.Since(start).Seconds())
+			s.metrics.For(rt.name, d.cfg.Name).Upstream.Observe(time.Since(start).Seconds())
 			if o, ok := rt.strategy.(routing.Observer); ok {
 				o.Observe(d.cfg.Name, time.Since(start).Seconds(), err != nil)
 			}

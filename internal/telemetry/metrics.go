@@ -28,6 +28,8 @@ type Metrics struct {
 	ArmCost          *prometheus.CounterVec   // experiment, arm
 	ArmFeedbackSum   *prometheus.CounterVec   // experiment, arm, metric
 	ArmFeedbackCount *prometheus.CounterVec   // experiment, arm, metric
+
+	hot hotCache
 }
 
 // latencyBuckets span sub-millisecond gateway work to multi-minute streams.
