@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -117,14 +118,14 @@ func (p *openAIProvider) do(ctx context.Context, u string, body []byte, want str
 	if !gjson.ValidBytes(out) {
 		return nil, badResponse(p.name, resp.StatusCode, out, "response is not valid JSON")
 	}
-	r := gjson.GetManyBytes(out, want, "usage", "model", "error")
+	r := topLevel(out, want, "usage", "model", "error")
 	if !r[0].Exists() {
 		if msg := openAIReason(out); r[3].Exists() && msg != "" {
 			return nil, badResponse(p.name, resp.StatusCode, out, "error in a %d answer: %s", resp.StatusCode, msg)
 		}
 		return nil, badResponse(p.name, resp.StatusCode, out, "response has no %q", want)
 	}
-	return &Response{Body: out, Usage: parseUsage(r[1]), Model: r[2].String(), Status: resp.StatusCode}, nil
+	return &Response{Body: out, Usage: parseUsage(r[1]), Model: strings.Clone(r[2].String()), Status: resp.StatusCode}, nil
 }
 
 // ChatStream starts a streaming chat completion. The upstream is always asked

@@ -117,11 +117,18 @@ func parseUsage(r gjson.Result) *openai.Usage {
 	if !r.IsObject() {
 		return nil
 	}
-	u := &openai.Usage{
-		PromptTokens:     int(r.Get("prompt_tokens").Int()),
-		CompletionTokens: int(r.Get("completion_tokens").Int()),
-		TotalTokens:      int(r.Get("total_tokens").Int()),
-	}
+	u := &openai.Usage{}
+	r.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "prompt_tokens":
+			u.PromptTokens = int(v.Int())
+		case "completion_tokens":
+			u.CompletionTokens = int(v.Int())
+		case "total_tokens":
+			u.TotalTokens = int(v.Int())
+		}
+		return true
+	})
 	if u.TotalTokens == 0 {
 		u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	}
