@@ -218,6 +218,13 @@ func (m *Model) Predict(x feature.Vector, out []float64) {
 			impl.Saxpy(w, x.Val[k], m.in[c*w:(c+1)*w], 1, h, 1)
 		}
 	}
+	m.finish(s, h, out)
+	m.pool.Put(s)
+}
+
+// finish runs the members' layers above the input layer on h (overwritten).
+func (m *Model) finish(s *acts, h []float32, out []float64) {
+	impl := blas32.Implementation()
 	clear(out[:m.nCand])
 	for e, hd := range m.heads {
 		prev := h[e*m.h0 : (e+1)*m.h0]
@@ -237,6 +244,19 @@ func (m *Model) Predict(x feature.Vector, out []float64) {
 	for j := range out[:m.nCand] {
 		out[j] *= inv
 	}
+}
+
+// SparseInput exposes the packed input layer (all members side by side).
+// PredictFrom with its accumulated output gives exactly Predict's result.
+func (m *Model) SparseInput() (feature.SparseLayer, bool) {
+	return feature.SparseLayer{Cols: m.cols, Width: m.width, W: m.in, Bias: m.inB}, true
+}
+
+// PredictFrom finishes a prediction from the input layer's output h (see
+// SparseInput), which it overwrites.
+func (m *Model) PredictFrom(h []float32, out []float64) {
+	s := m.pool.Get().(*acts)
+	m.finish(s, h, out)
 	m.pool.Put(s)
 }
 

@@ -11,6 +11,8 @@ import (
 	"math"
 	"sync"
 
+	"gonum.org/v1/gonum/blas/blas32"
+
 	"github.com/switchyard-ai/switchyard/internal/bundle"
 	"github.com/switchyard-ai/switchyard/internal/ml/feature"
 	"github.com/switchyard-ai/switchyard/internal/ml/knn"
@@ -58,6 +60,7 @@ type Router struct {
 	inPrice  []float64 // USD per token
 	outPrice []float64
 	ops      map[string]float64
+	fused    *fused    // quality first stage and cost rows side by side, if the model has one
 	pool     sync.Pool // *buffers
 }
 
@@ -76,6 +79,7 @@ type intoTransformer interface {
 // buffers is one decision's working memory, pooled.
 type buffers struct {
 	q, raw []float64
+	h      []float32 // the fused first stage's output
 	x      feature.Vector
 }
 
@@ -128,7 +132,14 @@ func newRouter(m bundle.Manifest, feat feature.Featurizer, q QualityModel, c *co
 	if !(m.CostScale > 0) {
 		return nil, fmt.Errorf("router: cost scale %v must be > 0", m.CostScale)
 	}
-	r.pool.New = func() any { return &buffers{q: make([]float64, n), raw: make([]float64, n)} }
+	r.fused = newFused(q, c)
+	width := 0
+	if r.fused != nil {
+		width = r.fused.width
+	}
+	r.pool.New = func() any {
+		return &buffers{q: make([]float64, n), raw: make([]float64, n), h: make([]float32, width)}
+	}
 	return r, nil
 }
 
@@ -200,7 +211,12 @@ func (r *Router) DecideInto(ctx context.Context, prompt string, healthy []bool, 
 	}
 	d.Candidates = d.Candidates[:n]
 	costs := b.raw
-	r.predict(x, len(prompt), b.q, costs)
+	if r.fused != nil {
+		r.fused.predict(x, r.cost, len(prompt), b.h, b.q, costs)
+		r.costsFromRaw(len(prompt), costs, costs)
+	} else {
+		r.predict(x, len(prompt), b.q, costs)
+	}
 	d.Pick, d.Model, d.Lambda = -1, "", lambda
 	d.Reason = ReasonTradeOff
 	if lambda == 0 {
@@ -257,4 +273,119 @@ func estimateTokens(chars int) int { return (chars + 3) / 4 }
 // scale and operating points must fit the parts r was built with.
 func (r *Router) WithManifest(m bundle.Manifest) (*Router, error) {
 	return newRouter(m, r.feat, r.quality, r.cost)
+}
+
+// sparseStaged is a quality model whose first stage is a sparse layer: the
+// MLP's input layer, a linear SVM's weights.
+type sparseStaged interface {
+	SparseInput() (feature.SparseLayer, bool)
+	PredictFrom(h []float32, out []float64)
+}
+
+// maxFusedFloats caps the fused layout's size (1 GiB of float32s); a larger
+// model keeps its own layout.
+const maxFusedFloats = 1 << 28
+
+// fused holds, per feature, the quality model's first-stage row and the cost
+// model's row side by side, under one rank index. A decision then makes
+// one index lookup and reads one contiguous row per nonzero feature, where
+// the models' own layouts cost two lookups and two rows in different
+// places: the rows are random accesses into megabytes, and those misses
+// were most of the models' share of a decision. A feature missing from one
+// of the models has zeros in its part, so adding it changes nothing. The
+// arithmetic (order, precision) is the models' own, so predictions are bit
+// for bit those of Predict and the cost model's predict.
+type fused struct {
+	model  sparseStaged
+	index  feature.Columns
+	width  int // quality part of a row
+	stride int // width + candidates
+	w      []float32
+	bias   []float32
+}
+
+// newFused builds the fused layout, or returns nil when the quality model
+// has no sparse first stage (KNN, an RFF SVM) or the layout would be too big.
+func newFused(q QualityModel, c *costModel) *fused {
+	sm, ok := q.(sparseStaged)
+	if !ok {
+		return nil
+	}
+	l, ok := sm.SparseInput()
+	if !ok || len(l.Bias) != l.Width || len(l.W) != len(l.Cols)*l.Width {
+		return nil
+	}
+	nc := c.nCand()
+	cols := make([]uint32, 0, max(len(l.Cols), len(c.cols)))
+	for i, j := 0, 0; i < len(l.Cols) || j < len(c.cols); {
+		switch {
+		case j == len(c.cols) || (i < len(l.Cols) && l.Cols[i] < c.cols[j]):
+			cols = append(cols, l.Cols[i])
+			i++
+		case i == len(l.Cols) || c.cols[j] < l.Cols[i]:
+			cols = append(cols, c.cols[j])
+			j++
+		default:
+			cols = append(cols, l.Cols[i])
+			i, j = i+1, j+1
+		}
+	}
+	stride := l.Width + nc
+	if int64(len(cols))*int64(stride) > maxFusedFloats {
+		return nil
+	}
+	index, err := feature.NewColumns(cols, c.dim)
+	if err != nil {
+		return nil // quality columns beyond the featurizer's space: keep the models' layouts
+	}
+	f := &fused{model: sm, index: index, width: l.Width, stride: stride, w: make([]float32, len(cols)*stride), bias: l.Bias}
+	qi, ci := 0, 0
+	for r, ft := range cols {
+		row := f.w[r*stride : (r+1)*stride]
+		if qi < len(l.Cols) && l.Cols[qi] == ft {
+			copy(row[:l.Width], l.W[qi*l.Width:(qi+1)*l.Width])
+			qi++
+		}
+		if ci < len(c.cols) && c.cols[ci] == ft {
+			copy(row[l.Width:], c.w[ci*nc:(ci+1)*nc])
+			ci++
+		}
+	}
+	return f
+}
+
+// predict fills q (quality) and raw (the cost model's log targets) for x,
+// a prompt of chars characters; h is scratch of width f.width.
+func (f *fused) predict(x feature.Vector, c *costModel, chars int, h []float32, q, raw []float64) {
+	nc := c.nCand()
+	n := len(c.cols)
+	lf := lenFeature(chars)
+	for j := 0; j < nc; j++ {
+		raw[j] = float64(c.w[(n+1)*nc+j]) + float64(c.w[n*nc+j])*lf
+	}
+	copy(h, f.bias)
+	impl := blas32.Implementation()
+	for k, ft := range x.Idx {
+		col := f.index.Col(ft)
+		if col < 0 {
+			continue
+		}
+		row := f.w[col*f.stride : (col+1)*f.stride]
+		v := x.Val[k]
+		if f.width >= 16 {
+			impl.Saxpy(f.width, v, row[:f.width], 1, h, 1)
+		} else {
+			for i, w := range row[:f.width] {
+				h[i] += v * w
+			}
+		}
+		vd := float64(v)
+		for j, w := range row[f.width:] {
+			raw[j] += vd * float64(w)
+		}
+	}
+	for j := 0; j < nc; j++ {
+		raw[j] = raw[j]*c.std[j] + c.mean[j]
+	}
+	f.model.PredictFrom(h, q)
 }

@@ -190,10 +190,26 @@ func (m *Model) Predict(x feature.Vector, out []float64) {
 	buf := *sp
 	f := buf[m.nIn:]
 	m.decision(x, buf[:m.nIn], f)
-	for j := range out {
+	m.PredictFrom(f, out)
+	m.pool.Put(sp)
+}
+
+// SparseInput exposes a linear machine's weights as one sparse layer whose
+// output is the raw margins; PredictFrom turns them into Predict's result.
+// A Fourier-feature machine has no such layer (ok false).
+func (m *Model) SparseInput() (feature.SparseLayer, bool) {
+	if m.cfg.Kernel == KernelRFF {
+		return feature.SparseLayer{}, false
+	}
+	nc := m.nCand
+	return feature.SparseLayer{Cols: m.cols, Width: nc, W: m.w[:m.nIn*nc], Bias: m.w[m.nIn*nc:]}, true
+}
+
+// PredictFrom calibrates the raw margins f (see SparseInput) into out.
+func (m *Model) PredictFrom(f []float32, out []float64) {
+	for j := range out[:m.nCand] {
 		out[j] = 1 / (1 + math.Exp(m.a[j]*float64(f[j])+m.b[j]))
 	}
-	m.pool.Put(sp)
 }
 
 // decision writes the raw margins of every machine into f; z is scratch of
