@@ -58,15 +58,22 @@ func main() {
 		serverCPU   = flag.String("server-cpu", "1", "core for the proxy/gateway under test")
 		clientCPU   = flag.String("client-cpu", "0", "core for the upstream and the load generator")
 		pprofAddr   = flag.String("pprof", "", "pass --pprof ADDR to the gateway, for profiling it under load")
+		baseline    = flag.String("baseline", "", "a second switchyard binary (e.g. built from an older commit) measured in the same run as \"switchyard_baseline\"")
+		rounds      = flag.Int("rounds", 3, "measure each target in this many interleaved slices of duration/rounds, so a change in the machine's load hits every target alike")
 	)
 	flag.Parse()
 	gatewayPprof = *pprofAddr
+	baselineBin, nRounds = *baseline, max(*rounds, 1)
 	if err := run(*rates, *streamRates, *duration, *warmup, *bin, *tracing, *out, *serverCPU, *clientCPU); err != nil {
 		log.Fatal(err)
 	}
 }
 
-var gatewayPprof string
+var (
+	gatewayPprof string
+	baselineBin  string
+	nRounds      int
+)
 
 type phase struct {
 	Target       string  `json:"target"`
@@ -158,19 +165,30 @@ routes:
 		return err
 	}
 	defer stop(gw)
-	for _, a := range []string{upAddr, proxyAddr, gwAddr} {
-		if err := waitUp(a); err != nil {
-			return err
-		}
-	}
-	targets := []struct {
-		name string
-		base string
-		pid  int
-	}{
+	addrs := []string{upAddr, proxyAddr, gwAddr}
+	targets := []target{
 		{"direct", "http://" + upAddr, 0},
 		{"bare_proxy", "http://" + proxyAddr, proxy.Process.Pid},
 		{"switchyard", "http://" + gwAddr, gw.Process.Pid},
+	}
+	if baselineBin != "" {
+		baseAddr := freeAddr()
+		baseCfg := filepath.Join(work, "baseline.yaml")
+		if err := os.WriteFile(baseCfg, []byte(strings.Replace(cfg, "listen: "+gwAddr, "listen: "+baseAddr, 1)), 0o644); err != nil {
+			return err
+		}
+		base, err := start(serverCPU, baselineBin, "serve", "--config", baseCfg)
+		if err != nil {
+			return err
+		}
+		defer stop(base)
+		addrs = append(addrs, baseAddr)
+		targets = append(targets, target{"switchyard_baseline", "http://" + baseAddr, base.Process.Pid})
+	}
+	for _, a := range addrs {
+		if err := waitUp(a); err != nil {
+			return err
+		}
 	}
 	var results []phase
 	for _, stream := range []bool{false, true} {
@@ -187,11 +205,9 @@ routes:
 				return fmt.Errorf("rate %q: %w", rs, err)
 			}
 			var direct phase
-			for _, tg := range targets {
-				_ = load(tg.base, rate, warm, stream, 0)
-				p := load(tg.base, rate, dur, stream, tg.pid)
-				p.Target, p.Stream, p.Rate = tg.name, stream, rate
-				if tg.name == "direct" {
+			for _, p := range measureRounds(targets, rate, dur, warm, stream) {
+				p.Stream, p.Rate = stream, rate
+				if p.Target == "direct" {
 					direct = p
 				} else {
 					p.AddedP50MS = p.P50MS - direct.P50MS
@@ -240,8 +256,74 @@ var (
 	streamBody = []byte(`{"model":"bench","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the benefits of connection pooling in two sentences."}],"max_tokens":64}`)
 )
 
+type target struct {
+	name string
+	base string
+	pid  int
+}
+
+// measureRounds measures every target at rate for dur in total, in nRounds
+// interleaved slices (each after a short warm-up), and pools each target's
+// slices; the results are in targets' order.
+func measureRounds(targets []target, rate int, dur, warm time.Duration, stream bool) []phase {
+	acc := make([]samples, len(targets))
+	slice := dur / time.Duration(nRounds)
+	w := warm / time.Duration(nRounds)
+	for range nRounds {
+		for i, tg := range targets {
+			_ = load(tg.base, rate, w, stream, 0)
+			acc[i].add(loadSamples(tg.base, rate, slice, stream, tg.pid))
+		}
+	}
+	out := make([]phase, len(targets))
+	for i, tg := range targets {
+		out[i] = acc[i].phase(stream)
+		out[i].Target = tg.name
+	}
+	return out
+}
+
+// samples are one target's measurements at one rate, pooled over rounds.
+type samples struct {
+	lat, ttfb        []float64
+	sent, errs       int
+	elapsed, cpuSecs float64
+	rss              float64
+	pid              int
+}
+
+func (s *samples) add(o samples) {
+	s.lat = append(s.lat, o.lat...)
+	s.ttfb = append(s.ttfb, o.ttfb...)
+	s.sent += o.sent
+	s.errs += o.errs
+	s.elapsed += o.elapsed
+	s.cpuSecs += o.cpuSecs
+	s.rss = max(s.rss, o.rss)
+	s.pid = o.pid
+}
+
+func (s *samples) phase(stream bool) phase {
+	p := phase{Sent: s.sent, Errors: s.errs, Throughput: float64(len(s.lat)) / s.elapsed, P50MS: pct(s.lat, 50), P99MS: pct(s.lat, 99)}
+	if stream {
+		p.TTFBP50MS, p.TTFBP99MS = pct(s.ttfb, 50), pct(s.ttfb, 99)
+	}
+	if s.pid > 0 && s.sent > 0 {
+		p.CPUPerReqUS = s.cpuSecs / float64(s.sent) * 1e6
+		p.RSSMB = s.rss
+	}
+	return p
+}
+
 // load sends requests at a fixed rate (open loop) for d and measures them.
 func load(base string, rate int, d time.Duration, stream bool, pid int) phase {
+	s := loadSamples(base, rate, d, stream, pid)
+	return s.phase(stream)
+}
+
+// loadSamples sends requests at a fixed rate (open loop) for d and returns
+// the successful requests' latencies and the server's CPU time meanwhile.
+func loadSamples(base string, rate int, d time.Duration, stream bool, pid int) samples {
 	n := int(float64(rate) * d.Seconds())
 	lat := make([]float64, n)
 	ttfb := make([]float64, n)
@@ -293,25 +375,20 @@ func load(base string, rate int, d time.Duration, stream bool, pid int) phase {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu1 := procCPU(pid)
-	var l, tf []float64
-	errs := 0
+	s := samples{sent: n, elapsed: elapsed.Seconds(), pid: pid}
 	for i := range lat {
 		if !ok[i] {
-			errs++
+			s.errs++
 			continue
 		}
-		l = append(l, lat[i])
-		tf = append(tf, ttfb[i])
-	}
-	p := phase{Sent: n, Errors: errs, Throughput: float64(len(l)) / elapsed.Seconds(), P50MS: pct(l, 50), P99MS: pct(l, 99)}
-	if stream {
-		p.TTFBP50MS, p.TTFBP99MS = pct(tf, 50), pct(tf, 99)
+		s.lat = append(s.lat, lat[i])
+		s.ttfb = append(s.ttfb, ttfb[i])
 	}
 	if pid > 0 {
-		p.CPUPerReqUS = (cpu1 - cpu0) / float64(n) * 1e6
-		p.RSSMB = procRSS(pid)
+		s.cpuSecs = cpu1 - cpu0
+		s.rss = procRSS(pid)
 	}
-	return p
+	return s
 }
 
 func pct(v []float64, p float64) float64 {
