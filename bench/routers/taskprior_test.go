@@ -2,10 +2,12 @@ package routers
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/internal/dataset"
 	"github.com/switchyard-ai/switchyard/internal/ml/eval"
+	"github.com/switchyard-ai/switchyard/internal/ml/router"
 )
 
 // taskPrior predicts, for every row, each candidate's mean quality and cost
@@ -85,4 +87,39 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// questionOnly returns rows whose prompt is only its last part (the
+// question, without the few-shot examples the importer joined before it).
+func questionOnly(rows []dataset.Row) []dataset.Row {
+	out := make([]dataset.Row, len(rows))
+	for i, r := range rows {
+		if k := strings.LastIndex(r.Prompt, "\n\n"); k >= 0 {
+			r.Prompt = r.Prompt[k+2:]
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// BenchmarkCVQuestionOnly asks whether the few-shot examples drown the
+// per-prompt signal: each kind's cross-validated AIQ (as BenchmarkCV) when
+// RouterBench prompts are cut to their question. A diagnostic only; serving
+// sees whole prompts. Run:
+// go test ./bench/routers -run '^$' -bench CVQuestionOnly -benchtime 1x -v
+func BenchmarkCVQuestionOnly(b *testing.B) {
+	for _, kind := range []string{router.KindMLP, router.KindKNN} {
+		b.Run(kind, func(b *testing.B) {
+			train, _ := loadRouterBench(b)
+			train = questionOnly(train)
+			var m float64
+			var each []float64
+			for b.Loop() {
+				p, tr := cvPreds(b, train, Config("routerbench", kind), 4)
+				m, each = meanAIQ(p, tr)
+			}
+			b.ReportMetric(m, "cv_aiq")
+			b.Logf("question-only %s: folds %.4f", kind, each)
+		})
+	}
 }
