@@ -133,9 +133,13 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	span.SetAttributes(
 		attribute.String("gen_ai.operation.name", "chat"),
 		attribute.String("gen_ai.request.model", req.Model),
-		attribute.Bool("switchyard.stream", req.Stream),
 		attribute.String("switchyard.route", rt.name),
 	)
+	if req.Stream {
+		// Flags and counters are set only when they are not the default:
+		// every attribute costs a few allocations in the OTLP export.
+		span.SetAttributes(attribute.Bool("switchyard.stream", true))
+	}
 	rec := &telemetry.DecisionRecord{Route: rt.name, Strategy: rt.strategy.Info(), Decision: dec, Candidates: cands, DecideDuration: time.Since(start)}
 	if dec.Experiment != "" {
 		rec.Strategy, rec.Experiment, rec.Arm, rec.Bucket = dec.ArmStrategy, dec.Experiment, dec.Arm, dec.Bucket
@@ -257,11 +261,17 @@ func (s *Server) account(span trace.Span, rt *route, d *deployment, rec *telemet
 		attribute.Int("gen_ai.usage.output_tokens", u.CompletionTokens),
 		attribute.String("switchyard.deployment", name),
 		attribute.Float64("switchyard.cost_usd", cost),
-		attribute.Bool("switchyard.usage_estimated", estimated),
-		attribute.Int("switchyard.fallbacks", rec.Outcome.Fallbacks),
 	)
+	if estimated {
+		span.SetAttributes(attribute.Bool("switchyard.usage_estimated", true))
+	}
+	if rec.Outcome.Fallbacks > 0 {
+		span.SetAttributes(attribute.Int("switchyard.fallbacks", rec.Outcome.Fallbacks))
+	}
 	rec.AddTo(span)
-	s.recordArm(span.SpanContext().TraceID().String(), rec, code >= 500)
+	if rec.Experiment != "" {
+		s.recordArm(span.SpanContext().TraceID().String(), rec, code >= 500)
+	}
 }
 
 // fail answers a request no deployment could serve and records why.
