@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +20,7 @@ import (
 // memUpstream answers every request in memory with a canned chat completion,
 // so a benchmark through it measures the gateway's own work and none of the
 // loopback HTTP exchange it shares with any reverse proxy.
-type memUpstream struct{ body []byte }
+type memUpstream struct{ body, stream []byte }
 
 func (m memUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Body != nil {
@@ -29,10 +28,28 @@ func (m memUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 		_ = r.Body.Close()
 	}
 	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	return &http.Response{StatusCode: 200, Header: h, Body: io.NopCloser(bytes.NewReader(m.body)),
-		ContentLength: int64(len(m.body)), Request: r, ProtoMajor: 1, ProtoMinor: 1}, nil
+	body, n := m.body, int64(len(m.body))
+	if r.Header.Get("Accept") == "text/event-stream" {
+		h.Set("Content-Type", "text/event-stream")
+		body, n = m.stream, -1
+	} else {
+		h.Set("Content-Type", "application/json")
+	}
+	return &http.Response{StatusCode: 200, Header: h, Body: io.NopCloser(bytes.NewReader(body)),
+		ContentLength: n, Request: r, ProtoMajor: 1, ProtoMinor: 1}, nil
 }
+
+// memStream is what bench/gatewaybench's mock streams: eight content chunks,
+// the usage chunk and [DONE].
+var memStream = func() []byte {
+	var b bytes.Buffer
+	for _, w := range []string{"Pooling", " reuses", " connections", ",", " avoiding", " handshakes", ".", ""} {
+		b.WriteString(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"mock","choices":[{"index":0,"delta":{"content":"` + w + `"},"finish_reason":null}]}` + "\n\n")
+	}
+	b.WriteString(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"mock","choices":[],"usage":{"prompt_tokens":28,"completion_tokens":8,"total_tokens":36}}` + "\n\n")
+	b.WriteString("data: [DONE]\n\n")
+	return b.Bytes()
+}()
 
 // processCPU is the process's user+system CPU time so far.
 func processCPU() time.Duration {
@@ -43,6 +60,8 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+var streamBenchBody = []byte(`{"model":"auto","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the benefits of connection pooling in two sentences."}],"max_tokens":64}`)
+
 var memChat = []byte(`{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"mock","choices":[{"index":0,"message":{"role":"assistant","content":"Pooling reuses established connections, avoiding handshake latency. It also bounds resource use under load."},"finish_reason":"stop"}],"usage":{"prompt_tokens":28,"completion_tokens":21,"total_tokens":49}}`)
 
 // BenchmarkGatewayOwnWork measures the gateway's own per-request work for a
@@ -52,14 +71,19 @@ var memChat = []byte(`{"id":"chatcmpl-bench","object":"chat.completion","created
 // figure to compare is what this adds to a reverse proxy's work, so CPU and
 // allocations per request are what it reports.
 func BenchmarkGatewayOwnWork(b *testing.B) {
-	for _, tracing := range []bool{false, true} {
-		b.Run("tracing="+strconv.FormatBool(tracing), func(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		tracing bool
+		body    []byte
+	}{{"plain/tracing=false", false, benchBody}, {"plain/tracing=true", true, benchBody}, {"stream/tracing=true", true, streamBenchBody}} {
+		tracing := c.tracing
+		b.Run(c.name, func(b *testing.B) {
 			cfg := oneRoute("weighted", dep("a", "http://upstream.invalid/v1"), dep("b", "http://upstream.invalid/v1"))
 			cfg.Auth.APIKeys = []config.Key{{ID: "k", Key: testKey}}
 			cfg.Telemetry.PromptCapture = "features"
 			cfg.SetDefaults()
 			opts := Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry(),
-				HTTPClient: &http.Client{Transport: memUpstream{memChat}}}
+				HTTPClient: &http.Client{Transport: memUpstream{memChat, memStream}}}
 			if tracing {
 				sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					_, _ = io.Copy(io.Discard, r.Body)
@@ -82,7 +106,7 @@ func BenchmarkGatewayOwnWork(b *testing.B) {
 			b.ResetTimer()
 			cpu0 := processCPU()
 			for i := 0; i < b.N; i++ {
-				req := httptest.NewRequest("POST", "/v1/chat/completions", bytes.NewReader(benchBody))
+				req := httptest.NewRequest("POST", "/v1/chat/completions", bytes.NewReader(c.body))
 				req.Header.Set("Authorization", "Bearer "+testKey)
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)

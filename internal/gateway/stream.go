@@ -75,6 +75,24 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rt *route, 
 		// upstream reports no usage.
 		outTokens += provider.EstimateTokens(gjson.GetBytes(c, "choices.0.delta.content").Str)
 	}
+	// Events are flushed when the stream is about to wait on the upstream
+	// (or after each one, for a stream that cannot say so): events that
+	// arrived together leave in one write, and none waits for the next.
+	// A bare reverse proxy coalesces the same way, by copying whatever one
+	// read returned; flushing every event doubled the gateway's writes.
+	var flushErr error
+	unflushed := false
+	flush := func() {
+		if unflushed && flushErr == nil {
+			flushErr = rc.Flush()
+		}
+		unflushed = false
+	}
+	wn, coalesce := st.(provider.WaitNotifier)
+	if coalesce {
+		wn.BeforeWait(flush)
+		defer wn.BeforeWait(nil)
+	}
 	chunk := first
 	var streamErr error
 	for {
@@ -83,12 +101,20 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rt *route, 
 			streamErr = err
 			break
 		}
-		if err := rc.Flush(); err != nil {
-			streamErr = err
+		unflushed = true
+		if !coalesce {
+			flush()
+		}
+		if flushErr != nil {
+			streamErr = flushErr
 			break
 		}
 		var err error
 		chunk, err = st.Next()
+		if flushErr != nil {
+			streamErr = flushErr
+			break
+		}
 		if errors.Is(err, io.EOF) {
 			_, werr := w.Write(sseDone)
 			if werr == nil {

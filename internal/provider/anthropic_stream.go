@@ -216,6 +216,9 @@ func (s *anthropicStream) toolChunk(c openAIToolCall) ([]byte, error) {
 
 // Usage reports the tokens counted so far, whether or not the client asked
 // for the usage chunk.
+// BeforeWait implements WaitNotifier.
+func (s *anthropicStream) BeforeWait(f func()) { s.sse.beforeWait = f }
+
 func (s *anthropicStream) Usage() *openai.Usage {
 	if !s.started {
 		return nil

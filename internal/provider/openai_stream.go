@@ -88,6 +88,9 @@ var usageKey = []byte(`"usage"`)
 // Usage is the last usage the upstream reported in the stream.
 func (s *openAIStream) Usage() *openai.Usage { return s.usage }
 
+// BeforeWait implements WaitNotifier.
+func (s *openAIStream) BeforeWait(f func()) { s.sse.beforeWait = f }
+
 // Close ends the upstream call. After a complete stream it first reads the
 // body's end, briefly, so the connection returns to the pool.
 func (s *openAIStream) Close() error {
@@ -135,4 +138,7 @@ func parseUsage(r gjson.Result) *openai.Usage {
 	return u
 }
 
-var _ Stream = (*openAIStream)(nil)
+var (
+	_ Stream       = (*openAIStream)(nil)
+	_ WaitNotifier = (*openAIStream)(nil)
+)

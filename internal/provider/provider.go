@@ -56,6 +56,15 @@ type Stream interface {
 	Close() error
 }
 
+// WaitNotifier is a Stream that can say when it is about to wait on the
+// upstream: BeforeWait(f) makes Next call f before every read of the
+// upstream body, and never while it is returning events already received.
+// The gateway flushes there, so events that arrived together go out in one
+// write while none waits for the next upstream read.
+type WaitNotifier interface {
+	BeforeWait(f func())
+}
+
 // Provider is one upstream deployment.
 type Provider interface {
 	Chat(ctx context.Context, req *Request) (*Response, error)

@@ -15,13 +15,31 @@ import (
 // reads instead of failing the way a bufio.Scanner with a fixed limit would.
 type sseReader struct {
 	br   *bufio.Reader
+	// beforeWait, when set, runs before each read from the body: the moment
+	// the reader has no buffered event left and may wait on the upstream.
+	beforeWait func()
 	long []byte // assembles a line longer than br's buffer
 	// Event is the name from the last event's "event:" field, "" for none.
 	event []byte
 }
 
 func newSSEReader(r io.Reader) *sseReader {
-	return &sseReader{br: bufio.NewReaderSize(r, 8<<10)}
+	s := &sseReader{}
+	s.br = bufio.NewReaderSize(waitReader{s, r}, 8<<10)
+	return s
+}
+
+// waitReader tells its sseReader before every read of the body.
+type waitReader struct {
+	s *sseReader
+	r io.Reader
+}
+
+func (w waitReader) Read(p []byte) (int, error) {
+	if w.s.beforeWait != nil {
+		w.s.beforeWait()
+	}
+	return w.r.Read(p)
 }
 
 // next returns the data of the next event, multi-line data joined with "\n" as
