@@ -14,11 +14,11 @@ import (
 // be of any length: a line longer than the read buffer is assembled across
 // reads instead of failing the way a bufio.Scanner with a fixed limit would.
 type sseReader struct {
-	br   *bufio.Reader
+	br *bufio.Reader
 	// beforeWait, when set, runs before each read from the body: the moment
 	// the reader has no buffered event left and may wait on the upstream.
 	beforeWait func()
-	long []byte // assembles a line longer than br's buffer
+	long       []byte // assembles a line longer than br's buffer
 	// Event is the name from the last event's "event:" field, "" for none.
 	event []byte
 }
