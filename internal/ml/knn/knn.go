@@ -277,8 +277,9 @@ type scratch struct {
 	listScores, rowScores []float32
 	// exact pruned search: the query's terms by bound, and the K best
 	// partial scores.
-	terms []term
-	bound topK
+	terms   []term
+	bound   topK
+	inBound []uint64
 }
 
 // term is a query feature in the pruned exact search: its position in the
@@ -296,6 +297,7 @@ func (m *Model) newScratch() any {
 			s.bits = make([]uint64, (m.dim+63)/64)
 			s.qval = make([]float32, m.dim)
 			s.bound = topK{k: m.cfg.K}
+			s.inBound = make([]uint64, (len(m.rows)+63)/64)
 		}
 	} else {
 		s.proj = make([]float32, m.cfg.ProjDim)
@@ -434,10 +436,6 @@ func (t *topK) push(sim float32, row uint32) {
 	t.items[i] = it
 }
 
-// pruneCheckEvery is how many terms searchPruned scores between checks of
-// its stopping bound (each check ranks the rows touched so far).
-const pruneCheckEvery = 8
-
 // searchPruned is the exact search by the max-score method of text
 // retrieval: it scores the query's terms in decreasing order of the most
 // each can add to a row's similarity (query value times the term's largest
@@ -468,8 +466,15 @@ func (m *Model) searchPruned(x feature.Vector, s *scratch) bool {
 	s.terms = terms
 	slices.SortFunc(terms, func(a, b term) int { return cmp.Compare(b.ub, a.ub) })
 	s.touched = s.touched[:0]
-	var theta float64 // K-th best partial score, 0 until K rows are touched
-	for t, tm := range terms {
+	// bound holds K distinct touched rows with partial scores they had
+	// when they entered it (scores only grow, so these are lower bounds):
+	// its smallest entry bounds the K-th best partial score from below,
+	// without ranking every touched row. inBound marks its rows.
+	b := &s.bound
+	b.reset()
+	k := m.cfg.K
+	floor := float32(0) // smallest entry once bound is full, else 0
+	for _, tm := range terms {
 		qv := x.Val[tm.k]
 		ix := x.Idx[tm.k]
 		lo, hi := m.postOff[ix], m.postOff[ix+1]
@@ -479,21 +484,35 @@ func (m *Model) searchPruned(x feature.Vector, s *scratch) bool {
 			if d == 0 {
 				continue // keeps a touched row's partial score above 0
 			}
-			if s.scores[r] == 0 {
+			sc := s.scores[r]
+			if sc == 0 {
 				s.touched = append(s.touched, r)
 			}
-			s.scores[r] += d
+			sc += d
+			s.scores[r] = sc
+			if sc > floor && s.inBound[r>>6]&(1<<(r&63)) == 0 {
+				if len(b.items) == k {
+					last := b.items[k-1].row
+					s.inBound[last>>6] &^= 1 << (last & 63)
+				}
+				b.push(sc, r)
+				s.inBound[r>>6] |= 1 << (r & 63)
+				if len(b.items) == k {
+					floor = b.items[k-1].sim
+				}
+			}
 		}
 		rest -= float64(tm.ub)
-		if (t+1)%pruneCheckEvery == 0 && len(s.touched) >= m.cfg.K {
-			theta = m.kthPartial(s)
-			if slack(rest) < theta {
-				break
-			}
+		if len(b.items) == k && slack(rest) < float64(floor) {
+			break
 		}
 	}
 	rest = max(rest, 0)
-	if len(s.touched) >= m.cfg.K {
+	for _, it := range b.items {
+		s.inBound[it.row>>6] = 0
+	}
+	var theta float64 // lower bound on the K-th best final score
+	if len(s.touched) >= k {
 		theta = m.kthPartial(s)
 	}
 	// Score exactly the rows that can still make the K best.
