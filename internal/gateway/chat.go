@@ -21,6 +21,10 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/telemetry"
 )
 
+// jsonContentType is shared by every JSON answer's header map: net/http
+// only reads it.
+var jsonContentType = []string{"application/json"}
+
 // HeaderOperatingPoint lets a request override its route's operating point.
 const HeaderOperatingPoint = "x-switchyard-operating-point"
 
@@ -165,7 +169,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	u, estimated := usageOf(resp.Usage, req, func() int {
 		return provider.EstimateTokens(gjson.GetBytes(resp.Body, "choices.0.message.content").String())
 	})
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(resp.Body)
 	s.account(span, rt, out.dep, rec, resp.Model, u, estimated, http.StatusOK, start, false)

@@ -29,9 +29,16 @@ func (s *Server) api(h http.HandlerFunc) http.Handler {
 		// Every request starts a new trace, so its id (the request id) is
 		// unique even when a caller sends the same traceparent twice; the
 		// caller's span is linked instead of being the parent.
-		caller := telemetry.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, sdkSpan := s.tracer.Start(r.Context(), r.Method+" "+r.URL.Path, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithLinks(trace.LinkFromContext(caller)))
+		opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindServer)}
+		if len(r.Header["Traceparent"]) > 0 || len(r.Header["Baggage"]) > 0 {
+			// Most clients send no trace context; looking for it costs
+			// header canonicalisation and parsing on every request.
+			caller := telemetry.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+			if link := trace.LinkFromContext(caller); link.SpanContext.IsValid() {
+				opts = append(opts, trace.WithLinks(link))
+			}
+		}
+		ctx, sdkSpan := s.tracer.Start(r.Context(), r.Method+" "+r.URL.Path, opts...)
 		span := newBufferedSpan(sdkSpan)
 		defer span.End()
 		if span.IsRecording() {
@@ -40,7 +47,7 @@ func (s *Server) api(h http.HandlerFunc) http.Handler {
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		w = sw
-		w.Header().Set("x-request-id", requestID(span))
+		w.Header()["X-Request-Id"] = []string{requestID(span)} // canonical key: no per-request canonicalisation
 		if !s.anon {
 			id := s.apiKeys.match(presentedKey(r))
 			if id == "" {

@@ -81,20 +81,28 @@ func (c *call) fail(deployment string, err error) error {
 	return transportError(deployment, c.parent, c.ctx, err, c.timeout)
 }
 
-// post sends body to u with the given headers. The header map is copied
-// shallowly so http.Client (cookie jars, redirects) may change the request's
-// map without touching the provider's shared one.
+// post sends body to u with the given headers, straight to the client's
+// transport as a reverse proxy does: an upstream API call follows no
+// redirect (a 3xx is the upstream's answer, and the API key never goes to
+// another host) and keeps no cookies. A RoundTripper must not modify the
+// request, so the provider's shared header map is used as is; going
+// through http.Client.Do copied it, and the client's redirect bookkeeping,
+// on every call.
 func (c *call) post(client *http.Client, u string, hdr http.Header, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(c.ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request: %w", err)
 	}
-	h := make(http.Header, len(hdr))
-	for k, v := range hdr {
-		h[k] = v
+	req.Header = hdr
+	rt := client.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
 	}
-	req.Header = h
-	return client.Do(req)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: %w", u, err)
+	}
+	return resp, nil
 }
 
 // readBody reads a whole response body, sized by Content-Length when known.
