@@ -375,6 +375,15 @@ func loadSamples(base string, rate int, d time.Duration, stream bool, pid int) s
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu1 := procCPU(pid)
+	if dir := os.Getenv("GATEWAYBENCH_DUMP"); dir != "" {
+		// Per-request send offset and latency, for finding stalls.
+		var b strings.Builder
+		for i := range lat {
+			fmt.Fprintf(&b, "%.3f,%.3f,%v\n", float64(time.Duration(i)*interval)/1e6, lat[i], ok[i])
+		}
+		name := strings.NewReplacer(":", "_", "/", "_").Replace(base)
+		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%d.csv", name, rate, time.Now().UnixNano())), []byte(b.String()), 0o644)
+	}
 	s := samples{sent: n, elapsed: elapsed.Seconds(), pid: pid}
 	for i := range lat {
 		if !ok[i] {
