@@ -13,12 +13,10 @@
 package knn
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 
 	"gonum.org/v1/gonum/blas/blas32"
@@ -118,10 +116,6 @@ type Model struct {
 	postOff []uint32
 	postRow []uint32
 	postVal []float32
-	// postMax is each feature's largest posting value, and nonneg whether
-	// every posting is >= 0: then searchSparse may prune (see there).
-	postMax []float32
-	nonneg  bool
 
 	ivf *ivf
 
@@ -240,19 +234,12 @@ func (m *Model) buildPostings() {
 	m.postRow = make([]uint32, n)
 	m.postVal = make([]float32, n)
 	next := append([]uint32(nil), m.postOff[:m.dim]...)
-	m.postMax = make([]float32, m.dim)
-	m.nonneg = true
 	for i, r := range m.rows {
 		for k, ix := range r.Idx {
 			p := next[ix]
-			v := r.Val[k]
 			m.postRow[p] = uint32(i)
-			m.postVal[p] = v
+			m.postVal[p] = r.Val[k]
 			next[ix]++
-			m.postMax[ix] = max(m.postMax[ix], v)
-			if !(v >= 0) {
-				m.nonneg = false
-			}
 		}
 	}
 }
@@ -275,30 +262,12 @@ type scratch struct {
 	// ivf: similarity of the query to every centroid, and to every row
 	// of one probed list.
 	listScores, rowScores []float32
-	// exact pruned search: the query's terms by bound, and the K best
-	// partial scores.
-	terms   []term
-	bound   topK
-	inBound []uint64
-}
-
-// term is a query feature in the pruned exact search: its position in the
-// query and the most it can add to any row's similarity.
-type term struct {
-	k  int32
-	ub float32
 }
 
 func (m *Model) newScratch() any {
 	s := &scratch{top: topK{k: m.cfg.K}, probe: topK{k: m.cfg.Probe}}
 	if m.ivf == nil {
 		s.scores = make([]float32, len(m.rows))
-		if m.postOff != nil {
-			s.bits = make([]uint64, (m.dim+63)/64)
-			s.qval = make([]float32, m.dim)
-			s.bound = topK{k: m.cfg.K}
-			s.inBound = make([]uint64, (len(m.rows)+63)/64)
-		}
 	} else {
 		s.proj = make([]float32, m.cfg.ProjDim)
 		s.bits = make([]uint64, (m.dim+63)/64)
@@ -331,14 +300,7 @@ func (m *Model) Predict(x feature.Vector, out []float64) {
 	m.aggregate(s.top.items, out)
 }
 
-// searchSparse is the exact search over the inverted index. With 100,000
-// rows of ordinary text the common words' postings cover most rows, so
-// scoring every posting touches ~every row (milliseconds); searchPruned
-// finds the same neighbours with far less work when it may.
 func (m *Model) searchSparse(x feature.Vector, s *scratch) {
-	if m.nonneg && s.bits != nil && m.searchPruned(x, s) {
-		return
-	}
 	s.touched = s.touched[:0]
 	for k, ix := range x.Idx {
 		if int(ix) >= m.dim {
@@ -434,128 +396,4 @@ func (t *topK) push(sim float32, row uint32) {
 		i--
 	}
 	t.items[i] = it
-}
-
-// searchPruned is the exact search by the max-score method of text
-// retrieval: it scores the query's terms in decreasing order of the most
-// each can add to a row's similarity (query value times the term's largest
-// posting), and stops once the bounds of the terms left sum to less than
-// the K-th best partial score. Partial scores only grow (values are
-// nonnegative), so that K-th best bounds the final K-th best from below,
-// and a row not yet touched cannot reach it; a touched row can only if its
-// partial score plus the bounds left does. Those rows are then scored
-// exactly, one merge of the row with the query each, adding the shared
-// features in ascending order as searchSparse's accumulation does, so the
-// similarities, and the neighbours, are bit for bit searchSparse's. It
-// reports false, having done nothing, for a query with a negative value.
-func (m *Model) searchPruned(x feature.Vector, s *scratch) bool {
-	terms := s.terms[:0]
-	var rest float64
-	for k, ix := range x.Idx {
-		v := x.Val[k]
-		if !(v >= 0) {
-			return false
-		}
-		if int(ix) >= m.dim || m.postOff[ix] == m.postOff[ix+1] || v == 0 {
-			continue
-		}
-		ub := v * m.postMax[ix]
-		terms = append(terms, term{int32(k), ub})
-		rest += float64(ub)
-	}
-	s.terms = terms
-	slices.SortFunc(terms, func(a, b term) int { return cmp.Compare(b.ub, a.ub) })
-	s.touched = s.touched[:0]
-	// bound holds K distinct touched rows with partial scores they had
-	// when they entered it (scores only grow, so these are lower bounds):
-	// its smallest entry bounds the K-th best partial score from below,
-	// without ranking every touched row. inBound marks its rows.
-	b := &s.bound
-	b.reset()
-	k := m.cfg.K
-	floor := float32(0) // smallest entry once bound is full, else 0
-	for _, tm := range terms {
-		qv := x.Val[tm.k]
-		ix := x.Idx[tm.k]
-		lo, hi := m.postOff[ix], m.postOff[ix+1]
-		rows, vals := m.postRow[lo:hi], m.postVal[lo:hi]
-		for p, r := range rows {
-			d := qv * vals[p]
-			if d == 0 {
-				continue // keeps a touched row's partial score above 0
-			}
-			sc := s.scores[r]
-			if sc == 0 {
-				s.touched = append(s.touched, r)
-			}
-			sc += d
-			s.scores[r] = sc
-			if sc > floor && s.inBound[r>>6]&(1<<(r&63)) == 0 {
-				if len(b.items) == k {
-					last := b.items[k-1].row
-					s.inBound[last>>6] &^= 1 << (last & 63)
-				}
-				b.push(sc, r)
-				s.inBound[r>>6] |= 1 << (r & 63)
-				if len(b.items) == k {
-					floor = b.items[k-1].sim
-				}
-			}
-		}
-		rest -= float64(tm.ub)
-		if len(b.items) == k && slack(rest) < float64(floor) {
-			break
-		}
-	}
-	rest = max(rest, 0)
-	for _, it := range b.items {
-		s.inBound[it.row>>6] = 0
-	}
-	var theta float64 // lower bound on the K-th best final score
-	if len(s.touched) >= k {
-		theta = m.kthPartial(s)
-	}
-	// Score exactly the rows that can still make the K best.
-	for k, ix := range x.Idx {
-		if int(ix) < m.dim {
-			s.bits[ix>>6] |= 1 << (ix & 63)
-			s.qval[ix] = x.Val[k]
-		}
-	}
-	for _, r := range s.touched {
-		if float64(s.scores[r])+slack(rest) >= theta*(1-1e-4) {
-			row := m.rows[r]
-			val := row.Val[:len(row.Idx)]
-			var dot float32
-			for k, ix := range row.Idx {
-				if s.bits[ix>>6]&(1<<(ix&63)) != 0 {
-					dot += s.qval[ix] * val[k]
-				}
-			}
-			s.top.push(dot, r)
-		}
-		s.scores[r] = 0
-	}
-	for _, ix := range x.Idx {
-		if int(ix) < m.dim {
-			s.bits[ix>>6] = 0
-			s.qval[ix] = 0
-		}
-	}
-	return true
-}
-
-// slack pads a sum of bounds against float32 rounding in the partial
-// scores it is compared with (a relative 1e-4 is far above the rounding of
-// a few thousand float32 additions).
-func slack(rest float64) float64 { return rest*(1+1e-4) + 1e-6 }
-
-// kthPartial is the K-th best partial score among the touched rows.
-func (m *Model) kthPartial(s *scratch) float64 {
-	b := &s.bound
-	b.reset()
-	for _, r := range s.touched {
-		b.push(s.scores[r], r)
-	}
-	return float64(b.items[len(b.items)-1].sim)
 }
