@@ -88,6 +88,10 @@ func BenchmarkDecideKNN100k(b *testing.B) {
 		{"exact", knn.Config{K: 20}},
 		{"ivf-probe4", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 4, Seed: 1}},
 		{"ivf-probe2", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 2, Seed: 1}},
+		// Recall costs time: more lists probed and more rows re-scored
+		// exactly (bench/notes/ml-latency.md has the trade-off).
+		{"ivf-probe8-rerank200", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 8, Rerank: 200, Seed: 1}},
+		{"ivf-probe32-rerank800-proj256", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 32, Rerank: 800, ProjDim: 256, Seed: 1}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			r := fit(tc.cfg)
