@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -18,6 +19,9 @@ import (
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 )
+
+// yieldEvery is how many spans the exporter encodes between yields.
+const yieldEvery = 8
 
 // wireExporter sends spans to an OTLP/HTTP endpoint (protobuf), encoding
 // them with appendRequest. It behaves as the SDK's otlptracehttp exporter
@@ -57,7 +61,16 @@ func (e *wireExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 	if e.stopped {
 		return errors.New("otlp exporter is shut down")
 	}
-	e.buf = appendRequest(e.buf[:0], spans)
+	// The batch is encoded on whatever core serves requests. Yielding every
+	// few spans (~20-40 us of work here) lets request goroutines run in
+	// between, so a batch is never one burst that requests queue behind;
+	// with GOMAXPROCS=1 that burst would otherwise show up in tail latency.
+	n := 0
+	e.buf = appendRequest(e.buf[:0], spans, func() {
+		if n++; n%yieldEvery == 0 {
+			runtime.Gosched()
+		}
+	})
 	deadline := time.Now().Add(e.maxElapsed)
 	for attempt := 0; ; attempt++ {
 		retryAfter, err := e.post(ctx, e.buf)

@@ -103,8 +103,8 @@ const (
 
 // appendRequest appends spans as an ExportTraceServiceRequest. Spans are
 // grouped by resource and instrumentation scope in order of first
-// appearance.
-func appendRequest(b []byte, spans []sdktrace.ReadOnlySpan) []byte {
+// appearance. yield, when not nil, is called after every span.
+func appendRequest(b []byte, spans []sdktrace.ReadOnlySpan, yield func()) []byte {
 	type group struct {
 		res    attribute.Distinct
 		scope  instrumentation.Scope
@@ -154,7 +154,7 @@ func appendRequest(b []byte, spans []sdktrace.ReadOnlySpan) []byte {
 			h.placed = true
 			var ss int
 			b, ss = openMsg(b, fRSScopeSpans)
-			b = appendScopeSpans(b, h.scope, h.spans)
+			b = appendScopeSpans(b, h.scope, h.spans, yield)
 			b = closeMsg(b, ss)
 		}
 		if res != nil {
@@ -189,7 +189,7 @@ func closeMsg(b []byte, start int) []byte {
 	return b
 }
 
-func appendScopeSpans(b []byte, sc instrumentation.Scope, spans []sdktrace.ReadOnlySpan) []byte {
+func appendScopeSpans(b []byte, sc instrumentation.Scope, spans []sdktrace.ReadOnlySpan, yield func()) []byte {
 	if sc != (instrumentation.Scope{}) {
 		var m int
 		b, m = openMsg(b, fSSScope)
@@ -206,6 +206,9 @@ func appendScopeSpans(b []byte, sc instrumentation.Scope, spans []sdktrace.ReadO
 		b, m = openMsg(b, fSSSpans)
 		b = appendSpan(b, s)
 		b = closeMsg(b, m)
+		if yield != nil {
+			yield()
+		}
 	}
 	return pbStringField(b, fSSSchemaURL, sc.SchemaURL)
 }
