@@ -31,49 +31,72 @@ type call struct {
 	cancel  context.CancelCauseFunc
 	timer   *time.Timer // nil when there is no timeout
 	timeout time.Duration
-	// streaming is set once the headers arrived; the timer then reports an
-	// idle stream instead of a slow first byte.
+	start   time.Time
+	// streaming is set once the headers arrived; the timer then watches for
+	// an idle stream instead of a slow first byte.
 	streaming atomic.Bool
+	// waitSince is when the current wait on the upstream began, in
+	// nanoseconds since start plus one; 0 when no read is waiting.
+	waitSince atomic.Int64
 }
 
 func startCall(parent context.Context, timeout time.Duration) *call {
 	ctx, cancel := context.WithCancelCause(parent)
-	c := &call{parent: parent, ctx: ctx, cancel: cancel, timeout: timeout}
+	c := &call{parent: parent, ctx: ctx, cancel: cancel, timeout: timeout, start: time.Now()}
 	if timeout > 0 {
-		c.timer = time.AfterFunc(timeout, func() {
-			if c.streaming.Load() {
-				cancel(errIdleTimeout)
-			} else {
-				cancel(errTimeout)
-			}
-		})
+		c.timer = time.AfterFunc(timeout, c.fire)
 	}
 	return c
 }
 
-// idle marks the headers as received and stops the first-byte timer; from
-// then on arm and disarm bound each read.
-func (c *call) idle() {
-	c.streaming.Store(true)
-	c.disarm()
+// fire is the timer's callback. Before the headers it ends the call. On a
+// stream it is a watchdog: arm and disarm only note when a read starts and
+// ends (two atomic stores per chunk, where resetting and stopping a timer
+// per chunk cost more than the rest of the chunk's bookkeeping), and the
+// timer, firing at least once per timeout, ends the call when the current
+// read has waited the whole timeout, or sleeps until it would have.
+func (c *call) fire() {
+	if !c.streaming.Load() {
+		c.cancel(errTimeout)
+		return
+	}
+	if c.ctx.Err() != nil {
+		return // ended: do not re-arm
+	}
+	ws := c.waitSince.Load()
+	if ws == 0 {
+		c.timer.Reset(c.timeout)
+		return
+	}
+	waited := time.Duration(int64(time.Since(c.start)) - (ws - 1))
+	if waited >= c.timeout {
+		c.cancel(errIdleTimeout)
+		return
+	}
+	c.timer.Reset(c.timeout - waited)
 }
 
-func (c *call) arm() {
+// idle marks the headers as received: from then on the timer bounds each
+// wait between arm and disarm, not the call.
+func (c *call) idle() {
+	c.streaming.Store(true)
 	if c.timer != nil {
 		c.timer.Reset(c.timeout)
 	}
 }
 
-func (c *call) disarm() {
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-}
+// arm notes that a read of the upstream starts waiting.
+func (c *call) arm() { c.waitSince.Store(int64(time.Since(c.start)) + 1) }
+
+// disarm notes that the read returned.
+func (c *call) disarm() { c.waitSince.Store(0) }
 
 // end releases the call's context and timer.
 func (c *call) end() {
-	c.disarm()
 	c.cancel(context.Canceled)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 }
 
 // fail converts an error seen while talking to the upstream.

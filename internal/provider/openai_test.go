@@ -357,6 +357,15 @@ func TestOpenAITimeouts(t *testing.T) {
 			w.(http.Flusher).Flush()
 			sleepCtx(r.Context(), 2*time.Second)
 		}, "stream idle for 100ms"},
+		{"stream stalls after a healthy while", true, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i := 0; i < 5; i++ { // 5 x 40ms, past the timeout, then a stall
+				fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%d\"}}]}\n\n", i)
+				w.(http.Flusher).Flush()
+				sleepCtx(r.Context(), 40*time.Millisecond)
+			}
+			sleepCtx(r.Context(), 2*time.Second)
+		}, "stream idle for 100ms"},
 		{"long healthy stream", true, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			for i := 0; i < 8; i++ { // 8 x 40ms: longer than the timeout in total
