@@ -227,7 +227,10 @@ func (s *anthropicStream) Usage() *openai.Usage {
 }
 
 func (s *anthropicStream) Close() error {
-	s.closeOnce.Do(func() { closeStream(s.call, s.resp, s.done) })
+	s.closeOnce.Do(func() {
+		closeStream(s.call, s.resp, s.done)
+		s.sse.release()
+	})
 	return nil
 }
 

@@ -94,7 +94,10 @@ func (s *openAIStream) BeforeWait(f func()) { s.sse.beforeWait = f }
 // Close ends the upstream call. After a complete stream it first reads the
 // body's end, briefly, so the connection returns to the pool.
 func (s *openAIStream) Close() error {
-	s.closeOnce.Do(func() { closeStream(s.call, s.resp, s.done) })
+	s.closeOnce.Do(func() {
+		closeStream(s.call, s.resp, s.done)
+		s.sse.release()
+	})
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // sseReader splits a text/event-stream body into events (WHATWG HTML, "server-
@@ -23,11 +24,34 @@ type sseReader struct {
 	event []byte
 }
 
+// sseBufSize is the read buffer of a stream. LLM events are a few hundred
+// bytes; a longer line is assembled across reads.
+const sseBufSize = 4 << 10
+
+// sseBufs recycles stream read buffers: a fresh one per stream was half the
+// garbage a streamed request made.
+var sseBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, sseBufSize) }}
+
 func newSSEReader(r io.Reader) *sseReader {
 	s := &sseReader{}
-	s.br = bufio.NewReaderSize(waitReader{s, r}, 8<<10)
+	s.br = sseBufs.Get().(*bufio.Reader)
+	s.br.Reset(waitReader{s, r})
 	return s
 }
+
+// release returns the read buffer to the pool; the reader is unusable
+// afterwards (next returns errSSEReleased).
+func (s *sseReader) release() {
+	if s.br == nil {
+		return
+	}
+	s.br.Reset(nil)
+	sseBufs.Put(s.br)
+	s.br = nil
+	s.long = nil
+}
+
+var errSSEReleased = errors.New("event stream already closed")
 
 // waitReader tells its sseReader before every read of the body.
 type waitReader struct {
@@ -49,6 +73,9 @@ func (w waitReader) Read(p []byte) (int, error) {
 // that is what an upstream meant that forgot the last newline. The returned
 // slice is a fresh copy owned by the caller.
 func (s *sseReader) next() (data []byte, err error) {
+	if s.br == nil {
+		return nil, errSSEReleased
+	}
 	hasData := false
 	s.event = s.event[:0]
 	for {
