@@ -45,14 +45,20 @@ type Tracing struct {
 // caller's trace continues through the gateway.
 var Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
-// batchOptions export spans in small batches. The SDK's default of 512
-// spans encodes a batch in one burst of several milliseconds of CPU, which on
-// a gateway with one or two cores stalls every request in flight and shows
-// up directly in p99 latency; 64-span batches spread the same work out.
-var batchOptions = []sdktrace.BatchSpanProcessorOption{
-	sdktrace.WithMaxExportBatchSize(64),
-	sdktrace.WithBatchTimeout(time.Second),
-	sdktrace.WithMaxQueueSize(8192),
+// Spans are exported in batches of exportBatch by a batcher (batcher.go).
+// The SDK's default of 512 spans encodes a batch in one burst of several
+// milliseconds of CPU, which on a gateway with one or two cores stalls every
+// request in flight and shows up directly in p99 latency; 64-span batches
+// spread the same work out.
+const (
+	exportBatch    = 64
+	exportQueue    = 8192
+	exportInterval = time.Second
+	exportTimeout  = 30 * time.Second
+)
+
+func batcherFor(exp sdktrace.SpanExporter) sdktrace.TracerProviderOption {
+	return sdktrace.WithSpanProcessor(newBatcher(exp, exportBatch, exportQueue, exportInterval, exportTimeout))
 }
 
 // NewTracing builds the tracer provider. With neither an endpoint nor a file,
@@ -81,7 +87,7 @@ func NewTracing(ctx context.Context, cfg TracingConfig) (*Tracing, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, sdktrace.WithBatcher(exp, batchOptions...))
+		opts = append(opts, batcherFor(exp))
 	case cfg.TraceFile != "":
 		if err := os.MkdirAll(filepath.Dir(cfg.TraceFile), 0o755); err != nil {
 			return nil, fmt.Errorf("trace file: %w", err)
@@ -95,7 +101,7 @@ func NewTracing(ctx context.Context, cfg TracingConfig) (*Tracing, error) {
 			f.Close()
 			return nil, fmt.Errorf("trace file exporter: %w", err)
 		}
-		opts = append(opts, sdktrace.WithBatcher(exp, batchOptions...))
+		opts = append(opts, batcherFor(exp))
 		t.closers = append(t.closers, f.Close)
 	}
 	t.Provider = sdktrace.NewTracerProvider(opts...)
