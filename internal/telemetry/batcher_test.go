@@ -37,7 +37,12 @@ func (c *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.Rea
 	return nil
 }
 
-func (c *countingExporter) Shutdown(context.Context) error { c.mu.Lock(); c.down = true; c.mu.Unlock(); return nil }
+func (c *countingExporter) Shutdown(context.Context) error {
+	c.mu.Lock()
+	c.down = true
+	c.mu.Unlock()
+	return nil
+}
 
 func (c *countingExporter) total() (calls []int, n int) {
 	c.mu.Lock()
