@@ -57,6 +57,9 @@ func parseChat(body []byte) (*openai.ChatRequest, *apiError) {
 	if len(body) == 0 {
 		return nil, badRequest("", "request body is empty; expected a JSON chat completion request")
 	}
+	if req, ok := fastChat(body); ok {
+		return validateChat(req)
+	}
 	var req openai.ChatRequest
 	// goccy/go-json decodes the same types about three times faster than
 	// encoding/json; on an error, encoding/json decodes again for its
