@@ -10,7 +10,7 @@
 // through the gateway, and reports p50/p99 latency, the latency added over
 // direct, throughput, errors, and the server's CPU per request and RSS.
 //
-//	go run ./bench/gatewaybench -rates 500,1000,2000,3000 -duration 10s
+//	go run ./bench/gatewaybench -rates 500,1000,2000,3000 -stream-rates 1000,2000 -duration 6s -warmup 1s -rounds 3 -runs 5
 package main
 
 import (
@@ -59,11 +59,12 @@ func main() {
 		clientCPU   = flag.String("client-cpu", "0", "core for the upstream and the load generator")
 		pprofAddr   = flag.String("pprof", "", "pass --pprof ADDR to the gateway, for profiling it under load")
 		baseline    = flag.String("baseline", "", "a second switchyard binary (e.g. built from an older commit) measured in the same run as \"switchyard_baseline\"")
+		runs        = flag.Int("runs", 1, "repeat the whole measurement this many times and print medians and ratios over the runs")
 		rounds      = flag.Int("rounds", 3, "measure each target in this many interleaved slices of duration/rounds, so a change in the machine's load hits every target alike")
 	)
 	flag.Parse()
 	gatewayPprof = *pprofAddr
-	baselineBin, nRounds = *baseline, max(*rounds, 1)
+	baselineBin, nRounds, nRuns = *baseline, max(*rounds, 1), max(*runs, 1)
 	if err := run(*rates, *streamRates, *duration, *warmup, *bin, *tracing, *out, *serverCPU, *clientCPU); err != nil {
 		log.Fatal(err)
 	}
@@ -73,9 +74,11 @@ var (
 	gatewayPprof string
 	baselineBin  string
 	nRounds      int
+	nRuns        int
 )
 
 type phase struct {
+	Run          int     `json:"run"`
 	Target       string  `json:"target"`
 	Stream       bool    `json:"stream"`
 	Rate         int     `json:"rate"`
@@ -191,46 +194,145 @@ routes:
 		}
 	}
 	var results []phase
-	for _, stream := range []bool{false, true} {
-		list := rates
-		if stream {
-			list = streamRates
-		}
-		for _, rs := range strings.Split(list, ",") {
-			if rs == "" {
-				continue
+	for run := 1; run <= nRuns; run++ {
+		for _, stream := range []bool{false, true} {
+			list := rates
+			if stream {
+				list = streamRates
 			}
-			rate, err := strconv.Atoi(strings.TrimSpace(rs))
-			if err != nil {
-				return fmt.Errorf("rate %q: %w", rs, err)
-			}
-			var direct phase
-			for _, p := range measureRounds(targets, rate, dur, warm, stream) {
-				p.Stream, p.Rate = stream, rate
-				if p.Target == "direct" {
-					direct = p
-				} else {
-					p.AddedP50MS = p.P50MS - direct.P50MS
-					p.AddedP99MS = p.P99MS - direct.P99MS
-					if stream {
-						p.AddedTTFBP50 = p.TTFBP50MS - direct.TTFBP50MS
-					}
+			for _, rs := range strings.Split(list, ",") {
+				if rs == "" {
+					continue
 				}
-				log.Printf("%-10s stream=%-5v rate=%-5d sent=%d err=%d thr=%.0f p50=%.3fms p99=%.3fms ttfb50=%.3fms added50=%.3f added99=%.3f cpu/req=%.1fus rss=%.1fMB",
-					p.Target, stream, rate, p.Sent, p.Errors, p.Throughput, p.P50MS, p.P99MS, p.TTFBP50MS, p.AddedP50MS, p.AddedP99MS, p.CPUPerReqUS, p.RSSMB)
-				results = append(results, p)
+				rate, err := strconv.Atoi(strings.TrimSpace(rs))
+				if err != nil {
+					return fmt.Errorf("rate %q: %w", rs, err)
+				}
+				results = append(results, measureRate(targets, run, rate, dur, warm, stream)...)
 			}
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(map[string]any{"machine": machine(), "duration_s": dur.Seconds(), "tracing": tracing, "results": results}, "", "  ")
+	b, _ := json.MarshalIndent(map[string]any{"machine": machine(), "duration_s": dur.Seconds(), "tracing": tracing, "runs": nRuns, "results": results}, "", "  ")
 	if err := os.WriteFile(out, b, 0o644); err != nil {
 		return err
 	}
 	printTable(results)
+	if nRuns > 1 {
+		printSummary(results)
+	}
 	return nil
+}
+
+// measureRate measures every target at one rate and works out what each
+// adds over direct.
+func measureRate(targets []target, run, rate int, dur, warm time.Duration, stream bool) []phase {
+	var out []phase
+	var direct phase
+	for _, p := range measureRounds(targets, rate, dur, warm, stream) {
+		p.Run, p.Stream, p.Rate = run, stream, rate
+		if p.Target == "direct" {
+			direct = p
+		} else {
+			p.AddedP50MS = p.P50MS - direct.P50MS
+			p.AddedP99MS = p.P99MS - direct.P99MS
+			if stream {
+				p.AddedTTFBP50 = p.TTFBP50MS - direct.TTFBP50MS
+			}
+		}
+		log.Printf("run %d %-10s stream=%-5v rate=%-5d sent=%d err=%d thr=%.0f p50=%.3fms p99=%.3fms ttfb50=%.3fms added50=%.3f added99=%.3f cpu/req=%.1fus rss=%.1fMB",
+			run, p.Target, stream, rate, p.Sent, p.Errors, p.Throughput, p.P50MS, p.P99MS, p.TTFBP50MS, p.AddedP50MS, p.AddedP99MS, p.CPUPerReqUS, p.RSSMB)
+		out = append(out, p)
+	}
+	return out
+}
+
+// printSummary reports, per mode and rate, each gateway's medians over the
+// runs and its ratios to the bare proxy: the median of the per-run ratios
+// (runs whose proxy added nothing at that percentile have none) and the
+// ratio of the medians. The proxy's added p99 is a difference of two noisy
+// tails, so a single run's ratio can swing widely; several runs and both
+// summaries say more.
+func printSummary(results []phase) {
+	type key struct {
+		stream bool
+		rate   int
+	}
+	byKey := map[key]map[string][]phase{}
+	var keys []key
+	for _, p := range results {
+		k := key{p.Stream, p.Rate}
+		if byKey[k] == nil {
+			byKey[k] = map[string][]phase{}
+			keys = append(keys, k)
+		}
+		byKey[k][p.Target] = append(byKey[k][p.Target], p)
+	}
+	fmt.Println()
+	fmt.Println("| mode | rate | target | runs | errors | added p50 ms (median) | p50 ratio: median of runs / of medians | added p99 ms (median) | p99 ratio: median of runs / of medians | added TTFB p50 ms | CPU us/req |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, k := range keys {
+		proxy := byKey[k]["bare_proxy"]
+		for _, tg := range []string{"bare_proxy", "switchyard", "switchyard_baseline"} {
+			ps := byKey[k][tg]
+			if len(ps) == 0 {
+				continue
+			}
+			col := func(f func(phase) float64) []float64 {
+				v := make([]float64, len(ps))
+				for i, p := range ps {
+					v[i] = f(p)
+				}
+				return v
+			}
+			errs := 0
+			for _, p := range ps {
+				errs += p.Errors
+			}
+			ratio := func(f func(phase) float64) string {
+				if tg == "bare_proxy" || len(proxy) != len(ps) {
+					return ""
+				}
+				var per []float64
+				for i := range ps {
+					if d := f(proxy[i]); d > 0 {
+						per = append(per, f(ps[i])/d)
+					}
+				}
+				pm := median(func() []float64 {
+					v := make([]float64, len(proxy))
+					for i, p := range proxy {
+						v[i] = f(p)
+					}
+					return v
+				}())
+				return fmt.Sprintf("%.2f (%d runs) / %.2f", median(per), len(per), median(col(f))/pm)
+			}
+			mode := "plain"
+			if k.stream {
+				mode = "stream"
+			}
+			fmt.Printf("| %s | %d | %s | %d | %d | %.3f | %s | %.3f | %s | %.3f | %.0f |\n", mode, k.rate, tg, len(ps), errs,
+				median(col(func(p phase) float64 { return p.AddedP50MS })), ratio(func(p phase) float64 { return p.AddedP50MS }),
+				median(col(func(p phase) float64 { return p.AddedP99MS })), ratio(func(p phase) float64 { return p.AddedP99MS }),
+				median(col(func(p phase) float64 { return p.AddedTTFBP50 })), median(col(func(p phase) float64 { return p.CPUPerReqUS })))
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func printTable(results []phase) {
