@@ -21,10 +21,6 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/telemetry"
 )
 
-// jsonContentType is shared by every JSON answer's header map: net/http
-// only reads it.
-var jsonContentType = []string{"application/json"}
-
 // HeaderOperatingPoint lets a request override its route's operating point.
 const HeaderOperatingPoint = "x-switchyard-operating-point"
 
@@ -172,7 +168,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	u, estimated := usageOf(resp.Usage, req, func() int {
 		return provider.EstimateTokens(gjson.GetBytes(resp.Body, "choices.0.message.content").String())
 	})
-	w.Header()["Content-Type"] = jsonContentType
+	w.Header()["Content-Type"] = []string{"application/json"} // canonical key: no canonicalisation per request
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(resp.Body)
 	s.account(span, rt, out.dep, rec, resp.Model, u, estimated, http.StatusOK, start, false)
