@@ -143,7 +143,9 @@ type Factory func(d config.Deployment, opts Options) (Provider, error)
 // Options are shared dependencies for providers.
 type Options struct {
 	// HTTPClient is the shared upstream client; nil uses a default transport
-	// tuned for many concurrent upstream connections.
+	// tuned for many concurrent upstream connections. Only its Transport is
+	// used: calls go straight to it (no redirects, cookie jar or client
+	// Timeout; each deployment's timeout bounds its calls).
 	HTTPClient *http.Client
 }
 
