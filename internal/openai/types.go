@@ -49,6 +49,15 @@ type ContentPart struct {
 	ImageURL json.RawMessage `json:"image_url,omitempty"`
 }
 
+// TextLen is len(m.Text()), without building the string for the common
+// string content without escapes (token estimates need only the length).
+func (m Message) TextLen() int {
+	if n := len(m.Content); n >= 2 && m.Content[0] == '"' && m.Content[n-1] == '"' && bytes.IndexByte(m.Content[1:n-1], '\\') < 0 {
+		return n - 2
+	}
+	return len(m.Text())
+}
+
 // Text returns the message's text: the string content, or the text parts of an
 // array content joined by newlines.
 func (m Message) Text() string {

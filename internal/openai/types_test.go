@@ -22,3 +22,12 @@ func TestMessageText(t *testing.T) {
 		}
 	}
 }
+
+func TestTextLenIsLenOfText(t *testing.T) {
+	for _, c := range []string{``, `null`, `"plain"`, `""`, `"esc\"aped\n"`, `"\u00e9t\u00e9"`, `[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"bc"}]`, `[]`, `"unterminated`, `5`} {
+		m := Message{Role: "user", Content: []byte(c)}
+		if got, want := m.TextLen(), len(m.Text()); got != want {
+			t.Errorf("content %s: TextLen %d, len(Text()) %d", c, got, want)
+		}
+	}
+}

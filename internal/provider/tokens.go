@@ -38,7 +38,7 @@ func EstimatePromptTokens(req *openai.ChatRequest) int {
 	}
 	n := replyPrimingTokens
 	for _, m := range req.Messages {
-		n += perMessageTokens + EstimateTokens(m.Role) + EstimateTokens(m.Text())
+		n += perMessageTokens + EstimateTokens(m.Role) + (m.TextLen()+bytesPerToken-1)/bytesPerToken
 		n += (len(m.ToolCalls) + bytesPerToken - 1) / bytesPerToken
 		if m.Name != "" {
 			n += EstimateTokens(m.Name)
