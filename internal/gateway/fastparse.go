@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -35,35 +36,24 @@ func fastChat(body []byte) (req *openai.ChatRequest, ok bool) {
 		return nil, false
 	}
 	req = &openai.ChatRequest{}
-	ok = true
-	doc.ForEach(func(k, v gjson.Result) bool {
-		if !plainKey(k) {
-			ok = false
-			return false
-		}
-		switch k.Str {
+	ok = eachField(doc, chatKeys, func(k string, v gjson.Result) bool {
+		switch k {
 		case "model":
-			ok = setString(&req.Model, v)
+			return setString(&req.Model, v)
 		case "user":
-			ok = setString(&req.User, v)
+			return setString(&req.User, v)
 		case "stream":
-			switch v.Type {
-			case gjson.True, gjson.False:
-				req.Stream = v.Bool()
-			case gjson.Null:
-			default:
-				ok = false
-			}
+			return setBool(&req.Stream, v)
 		case "stream_options":
-			ok = setStreamOptions(req, v)
+			return setStreamOptions(req, v)
 		case "max_tokens":
-			ok = setIntPtr(&req.MaxTokens, v)
+			return setIntPtr(&req.MaxTokens, v)
 		case "max_completion_tokens":
-			ok = setIntPtr(&req.MaxCompletionTokens, v)
+			return setIntPtr(&req.MaxCompletionTokens, v)
 		case "temperature":
-			ok = setFloatPtr(&req.Temperature, v)
+			return setFloatPtr(&req.Temperature, v)
 		case "top_p":
-			ok = setFloatPtr(&req.TopP, v)
+			return setFloatPtr(&req.TopP, v)
 		case "stop":
 			req.Stop = raw(body, v)
 		case "tools":
@@ -73,11 +63,9 @@ func fastChat(body []byte) (req *openai.ChatRequest, ok bool) {
 		case "response_format":
 			req.ResponseFormat = raw(body, v)
 		case "messages":
-			ok = setMessages(req, body, v)
-		default:
-			ok = !foldsTo(k.Str, chatKeys)
+			return setMessages(req, body, v)
 		}
-		return ok
+		return true
 	})
 	if !ok {
 		return nil, false
@@ -86,9 +74,29 @@ func fastChat(body []byte) (req *openai.ChatRequest, ok bool) {
 }
 
 var (
-	chatKeys    = []string{"model", "user", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools", "tool_choice", "response_format", "messages"}
-	messageKeys = []string{"role", "content", "name", "tool_calls", "tool_call_id"}
+	chatKeys         = []string{"model", "user", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools", "tool_choice", "response_format", "messages"}
+	messageKeys      = []string{"role", "content", "name", "tool_calls", "tool_call_id"}
+	streamOptionKeys = []string{"include_usage"}
 )
+
+// eachField calls set for every member of obj whose key is one of keys, and
+// gives up (false) when set does, on an escaped key, or on a key that only
+// case-folds to one of keys (encoding/json would match it).
+func eachField(obj gjson.Result, keys []string, set func(key string, v gjson.Result) bool) bool {
+	ok := true
+	obj.ForEach(func(k, v gjson.Result) bool {
+		switch {
+		case !plainKey(k):
+			ok = false
+		case slices.Contains(keys, k.Str):
+			ok = set(k.Str, v)
+		default:
+			ok = !foldsTo(k.Str, keys)
+		}
+		return ok
+	})
+	return ok
+}
 
 // plainKey: a key written without escapes, as every client writes them.
 func plainKey(k gjson.Result) bool { return len(k.Raw) == len(k.Str)+2 }
@@ -174,27 +182,20 @@ func setStreamOptions(req *openai.ChatRequest, v gjson.Result) bool {
 	if req.StreamOptions == nil {
 		req.StreamOptions = &openai.StreamOptions{}
 	}
-	ok := true
-	v.ForEach(func(k, x gjson.Result) bool {
-		if !plainKey(k) {
-			ok = false
-			return false
-		}
-		switch {
-		case k.Str == "include_usage":
-			switch x.Type {
-			case gjson.True, gjson.False:
-				req.StreamOptions.IncludeUsage = x.Bool()
-			case gjson.Null:
-			default:
-				ok = false
-			}
-		case strings.EqualFold(k.Str, "include_usage"):
-			ok = false
-		}
-		return ok
+	return eachField(v, streamOptionKeys, func(_ string, x gjson.Result) bool {
+		return setBool(&req.StreamOptions.IncludeUsage, x)
 	})
-	return ok
+}
+
+func setBool(dst *bool, v gjson.Result) bool {
+	switch v.Type {
+	case gjson.True, gjson.False:
+		*dst = v.Bool()
+		return true
+	case gjson.Null:
+		return true
+	}
+	return false
 }
 
 func setMessages(req *openai.ChatRequest, body []byte, v gjson.Result) bool {
@@ -217,26 +218,20 @@ func setMessages(req *openai.ChatRequest, body []byte, v gjson.Result) bool {
 			return false
 		}
 		var msg openai.Message
-		m.ForEach(func(k, x gjson.Result) bool {
-			if !plainKey(k) {
-				ok = false
-				return false
-			}
-			switch k.Str {
+		ok = eachField(m, messageKeys, func(k string, x gjson.Result) bool {
+			switch k {
 			case "role":
-				ok = setString(&msg.Role, x)
+				return setString(&msg.Role, x)
 			case "name":
-				ok = setString(&msg.Name, x)
+				return setString(&msg.Name, x)
 			case "tool_call_id":
-				ok = setString(&msg.ToolCallID, x)
+				return setString(&msg.ToolCallID, x)
 			case "content":
 				msg.Content = raw(body, x)
 			case "tool_calls":
 				msg.ToolCalls = raw(body, x)
-			default:
-				ok = !foldsTo(k.Str, messageKeys)
 			}
-			return ok
+			return true
 		})
 		msgs = append(msgs, msg)
 		return ok
