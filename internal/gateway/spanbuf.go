@@ -21,8 +21,7 @@ import (
 type bufferedSpan struct {
 	trace.Span
 	mu    sync.Mutex
-	attrs []attribute.KeyValue
-	buf   *[]attribute.KeyValue // pooled storage behind attrs
+	attrs *[]attribute.KeyValue // pooled; nil when the span is not recording or has ended
 	ended bool
 }
 
@@ -38,8 +37,7 @@ var attrBufs = sync.Pool{New: func() any {
 func newBufferedSpan(s trace.Span) *bufferedSpan {
 	b := &bufferedSpan{Span: s}
 	if s.IsRecording() {
-		b.buf = attrBufs.Get().(*[]attribute.KeyValue)
-		b.attrs = (*b.buf)[:0]
+		b.attrs = attrBufs.Get().(*[]attribute.KeyValue)
 	}
 	return b
 }
@@ -49,7 +47,7 @@ func newBufferedSpan(s trace.Span) *bufferedSpan {
 func (b *bufferedSpan) SetAttributes(kv ...attribute.KeyValue) {
 	b.mu.Lock()
 	if !b.ended && b.attrs != nil {
-		b.attrs = append(b.attrs, kv...)
+		*b.attrs = append(*b.attrs, kv...)
 	}
 	b.mu.Unlock()
 }
@@ -62,17 +60,16 @@ func (b *bufferedSpan) End(opts ...trace.SpanEndOption) {
 		return
 	}
 	b.ended = true
-	attrs := b.attrs
+	buf := b.attrs
 	b.attrs = nil
 	b.mu.Unlock()
-	if len(attrs) > 0 {
-		b.Span.SetAttributes(attrs...)
+	if buf != nil && len(*buf) > 0 {
+		b.Span.SetAttributes(*buf...)
 	}
 	b.Span.End(opts...)
-	if b.buf != nil && cap(attrs) <= 4*spanAttrCap {
-		clear(attrs) // drop the strings the values point to
-		*b.buf = attrs[:0]
-		attrBufs.Put(b.buf)
+	if buf != nil && cap(*buf) <= 4*spanAttrCap {
+		clear(*buf) // drop the strings the values point to
+		*buf = (*buf)[:0]
+		attrBufs.Put(buf)
 	}
-	b.buf = nil
 }

@@ -55,7 +55,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rt *route, 
 	}
 	defer st.Close()
 	ttfb := time.Since(start)
-	s.metrics.TimeToFirstByte.WithLabelValues(rt.name, out.dep.cfg.Name).Observe(ttfb.Seconds())
+	s.metrics.For(rt.name, out.dep.cfg.Name).FirstChunk.Observe(ttfb.Seconds())
 	rec.Outcome.TimeToFirstChunk = ttfb
 
 	h := w.Header()

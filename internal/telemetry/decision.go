@@ -61,7 +61,7 @@ func (r *DecisionRecord) AddTo(span trace.Span) {
 	if !span.IsRecording() {
 		return
 	}
-	payload := r.AppendPayload(make([]byte, 0, 512))
+	payload := r.Payload()
 	attrs := []attribute.KeyValue{
 		attribute.Int("switchyard.contract_version", DecisionContractVersion),
 		attribute.String("switchyard.decision", string(payload)),

@@ -14,6 +14,7 @@ type RouteDeployment struct {
 	Duration       prometheus.Observer // request duration, stream=false
 	StreamDuration prometheus.Observer // request duration, stream=true
 	Upstream       prometheus.Observer // upstream attempt duration
+	FirstChunk     prometheus.Observer // time to a stream's first chunk
 	TokensIn       prometheus.Counter
 	TokensOut      prometheus.Counter
 	CostUSD        prometheus.Counter
@@ -38,6 +39,7 @@ func (m *Metrics) For(route, deployment string) *RouteDeployment {
 		Duration:       m.RequestDuration.WithLabelValues(route, deployment, "false"),
 		StreamDuration: m.RequestDuration.WithLabelValues(route, deployment, "true"),
 		Upstream:       m.UpstreamDuration.WithLabelValues(route, deployment),
+		FirstChunk:     m.TimeToFirstByte.WithLabelValues(route, deployment),
 		TokensIn:       m.Tokens.WithLabelValues(route, deployment, "input"),
 		TokensOut:      m.Tokens.WithLabelValues(route, deployment, "output"),
 		CostUSD:        m.CostUSD.WithLabelValues(route, deployment),
