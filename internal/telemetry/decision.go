@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -53,6 +54,8 @@ type Outcome struct {
 
 // Payload renders the record as the versioned JSON contract (see
 // AppendPayload and docs/telemetry.md for the fields).
+var payloadBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
 func (r *DecisionRecord) Payload() []byte { return r.AppendPayload(make([]byte, 0, 512)) }
 
 // AddTo writes the decision event and its summary attributes on span. It does
@@ -61,10 +64,17 @@ func (r *DecisionRecord) AddTo(span trace.Span) {
 	if !span.IsRecording() {
 		return
 	}
-	payload := r.Payload()
+	// Built in a pooled buffer: the attribute needs its own string anyway,
+	// so the buffer's growth is paid once per process, not per request.
+	bp := payloadBufs.Get().(*[]byte)
+	payload := r.AppendPayload((*bp)[:0])
 	attrs := []attribute.KeyValue{
 		attribute.Int("switchyard.contract_version", DecisionContractVersion),
 		attribute.String("switchyard.decision", string(payload)),
+	}
+	if cap(payload) <= 64<<10 {
+		*bp = payload
+		payloadBufs.Put(bp)
 	}
 	span.AddEvent(DecisionEventName, trace.WithAttributes(attrs...))
 	span.SetAttributes(
