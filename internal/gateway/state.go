@@ -220,9 +220,12 @@ func (s *snapshot) selectStrategy(r *route, name string) error {
 	}
 	spec := in.spec
 	spec.Candidates = r.candidateNames()
-	if _, err := routing.New(spec); err != nil {
+	probe, err := routing.New(spec)
+	if err != nil {
 		return fmt.Errorf("strategy %q cannot serve this route: %w", name, err)
 	}
+	_ = routing.Close(probe) // built only to validate
+
 	r.strategy, r.uses = in.strat, "strategy:"+name
 	return nil
 }

@@ -150,6 +150,7 @@ func (s *Server) handleCreateStrategy(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
+		_ = routing.Close(st)
 		code := http.StatusBadRequest
 		if conflict {
 			code = http.StatusConflict
@@ -165,8 +166,10 @@ func (s *Server) handleCreateStrategy(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeleteStrategy(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	var code int
+	var gone *instance
 	err := s.update(func(next *snapshot) error {
-		if _, ok := next.strategies[name]; !ok {
+		in, ok := next.strategies[name]
+		if !ok {
 			code = http.StatusNotFound
 			return fmt.Errorf("strategy instance %q does not exist", name)
 		}
@@ -175,6 +178,7 @@ func (s *Server) handleDeleteStrategy(w http.ResponseWriter, r *http.Request) {
 			return fmt.Errorf("strategy instance %q is in use by %v; select another strategy for those first", name, users)
 		}
 		delete(next.strategies, name)
+		gone = in
 		return nil
 	})
 	actor := keyID(r.Context())
@@ -182,6 +186,12 @@ func (s *Server) handleDeleteStrategy(w http.ResponseWriter, r *http.Request) {
 		s.audit(r.Context(), AuditEvent{Actor: actor, Action: "strategy.delete", Target: name, Result: "rejected", Reason: err.Error()})
 		writeError(w, errf(code, "invalid_request_error", "conflict", "name", "%v", err))
 		return
+	}
+	// Requests that loaded the old state may still decide with it; Close
+	// allows that (a learned instance stops following its model, and keeps
+	// its last snapshot).
+	if err := routing.Close(gone.strat); err != nil {
+		s.log.Warn("closing deleted strategy instance", "strategy", name, "err", err)
 	}
 	s.audit(r.Context(), AuditEvent{Actor: actor, Action: "strategy.delete", Target: name, Result: "ok"})
 	w.WriteHeader(http.StatusNoContent)

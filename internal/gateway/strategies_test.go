@@ -292,3 +292,64 @@ func TestExplorationWhenStrategyFails(t *testing.T) {
 		t.Errorf("strategy_failed = %g, want 60", got)
 	}
 }
+
+// closingStrategy counts how many of its instances are open, as a learned
+// kind counts holders of its model's manager.
+type closingStrategy struct {
+	open   *atomic.Int64
+	closed atomic.Bool
+}
+
+func (s *closingStrategy) Info() routing.Info { return routing.Info{Name: "c", Kind: "test_closes"} }
+func (s *closingStrategy) Decide(_ context.Context, _ *routing.Request, cands []routing.Candidate) (routing.Decision, error) {
+	order := make([]int, len(cands))
+	for i := range order {
+		order[i] = i
+	}
+	return routing.Decision{Order: order, Propensity: 1}, nil
+}
+func (s *closingStrategy) Close() error {
+	if s.closed.CompareAndSwap(false, true) {
+		s.open.Add(-1)
+	}
+	return nil
+}
+
+var openClosing atomic.Int64
+
+func init() {
+	routing.RegisterKind(routing.Kind{Name: "test_closes", New: func(routing.Spec) (routing.Strategy, error) {
+		openClosing.Add(1)
+		return &closingStrategy{open: &openClosing}, nil
+	}})
+}
+
+// Every instance the gateway drops is closed: deleted ones, ones rejected as
+// duplicates, and the probes built to validate a selection. Only the
+// instances still in the state stay open.
+func TestDroppedStrategiesAreClosed(t *testing.T) {
+	_, _, cfg := twoDeps(t)
+	g := newTestGateway(t, cfg)
+	base := openClosing.Load()
+	if code, body := g.admin(t, "POST", "/admin/strategies", `{"name":"c1","kind":"test_closes"}`); code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if code, _ := g.admin(t, "POST", "/admin/strategies", `{"name":"c1","kind":"test_closes"}`); code != 409 {
+		t.Fatalf("duplicate create: %d", code)
+	}
+	if code, body := g.admin(t, "PUT", "/admin/routes/auto/strategy", `{"strategy":"c1"}`); code != 200 {
+		t.Fatalf("select: %d %s", code, body)
+	}
+	if n := openClosing.Load() - base; n != 1 {
+		t.Fatalf("%d instances open after create, duplicate and select; want 1 (the one in the state)", n)
+	}
+	if code, body := g.admin(t, "PUT", "/admin/routes/auto/strategy", `{"strategy":"auto"}`); code != 200 {
+		t.Fatalf("select back: %d %s", code, body)
+	}
+	if code, _ := g.admin(t, "DELETE", "/admin/strategies/c1", ""); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if n := openClosing.Load() - base; n != 0 {
+		t.Fatalf("%d instances open after delete; want 0", n)
+	}
+}

@@ -20,6 +20,8 @@ type Manager struct {
 	reg     *Registry
 	name    string
 	log     *slog.Logger
+	refs    int                // holders (strategy instances); guarded by reg.mu
+	cancel  context.CancelFunc // stops run; guarded by reg.mu
 	active  atomic.Pointer[Snapshot]
 	trigger chan struct{}
 

@@ -175,7 +175,9 @@ func (r *Registry) Audit() *audit.Trail { return r.audit }
 // Repo returns the artifact repo.
 func (r *Registry) Repo() *artifact.Repo { return r.repo }
 
-// Manager returns the manager of a model, creating it if needed. A manager
+// Manager returns the manager of a model, creating it if needed, and counts
+// one more holder of it: each holder (a learned strategy instance) calls
+// Release when it is done, and the last release stops the manager. A manager
 // created while Run is running starts following its model at once. kind, if
 // not empty, is the learner kind the model must be (a knn route must not
 // silently serve an mlp bundle); managers of one model must agree on it.
@@ -194,9 +196,11 @@ func (r *Registry) Manager(name, kind string) (*Manager, error) {
 		if m.kind == "" {
 			m.kind = kind
 		}
+		m.refs++
 		return m, nil
 	}
 	m := newManager(r, name, kind)
+	m.refs = 1
 	r.managers[name] = m
 	if r.runCtx != nil {
 		r.start(m)
@@ -212,11 +216,44 @@ func (r *Registry) Lookup(name string) (*Manager, bool) {
 	return m, ok
 }
 
+// Release drops one holder of a manager. When none is left the manager stops
+// following its model (no more polling of the store) and leaves the registry,
+// with its per-model metric series; a later Manager call for the same model
+// starts a new one. Snapshots already handed out stay usable, so a request in
+// flight on a strategy being deleted still decides. Releasing a manager more
+// often than it was acquired is a no-op.
+func (r *Registry) Release(m *Manager) {
+	if m == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.managers[m.name] != m || m.refs == 0 {
+		return
+	}
+	m.refs--
+	if m.refs > 0 {
+		return
+	}
+	delete(r.managers, m.name)
+	if m.cancel != nil {
+		m.cancel()
+		m.cancel = nil
+	}
+	r.m.lastActivation.DeleteLabelValues(m.name)
+	r.m.reloads.DeletePartialMatch(map[string]string{"model": m.name})
+	r.log.Info("model manager stopped: no strategy serves the model any more", "model", m.name)
+}
+
+// start runs a manager under the registry's context; r.mu is held.
 func (r *Registry) start(m *Manager) {
+	ctx, cancel := context.WithCancel(r.runCtx)
+	m.cancel = cancel
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		m.run(r.runCtx)
+		defer cancel()
+		m.run(ctx)
 	}()
 }
 

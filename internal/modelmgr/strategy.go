@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/switchyard-ai/switchyard/internal/ml/router"
 	"github.com/switchyard-ai/switchyard/internal/routing"
@@ -35,6 +36,8 @@ func init() {
 type learned struct {
 	name, kind string
 	mgr        *Manager
+	reg        *Registry
+	closed     sync.Once
 	point      string
 	fallback   map[string]int // deployment -> rank in params.fallback_order
 }
@@ -90,8 +93,16 @@ func newLearned(kind string, spec routing.Spec) (routing.Strategy, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mgr = m
+	s.mgr, s.reg = m, reg
 	return s, nil
+}
+
+// Close releases the strategy's hold on its model's manager: the gateway calls
+// it when the instance is deleted or replaced. Decide keeps working on the
+// last active snapshot for requests already in flight.
+func (s *learned) Close() error {
+	s.closed.Do(func() { s.reg.Release(s.mgr) })
+	return nil
 }
 
 func (s *learned) Info() routing.Info {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard-ai/switchyard/internal/audit"
 	"github.com/switchyard-ai/switchyard/internal/ml/router"
@@ -143,4 +144,80 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// The manager of a model lives as long as some learned strategy instance
+// holds it: the last Close stops its polling and drops it from the registry,
+// and a new instance starts a fresh one.
+func TestLearnedStrategyCloseReleasesManager(t *testing.T) {
+	e := newEnv(t)
+	reg := e.registry(t, regOpts{})
+	env := &routing.Env{Models: reg}
+	run(t, reg)
+	e.publish(t, trainedRouter(t, router.KindKNN, 1), "m", "v1", nil)
+	if _, err := reg.Deploy(audit.WithActor(context.Background(), "ops"), "m", "v1", ""); err != nil {
+		t.Fatal(err)
+	}
+	newStrat := func() routing.Strategy {
+		t.Helper()
+		s, err := routing.New(routing.Spec{Name: "auto", Kind: router.KindKNN, Params: map[string]any{"model": "m"}, Env: env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s1, s2 := newStrat(), newStrat()
+	m, ok := reg.Lookup("m")
+	if !ok {
+		t.Fatal("no manager for m after two strategies")
+	}
+	waitActive(t, m, "v1")
+
+	if err := routing.Close(s1); err != nil {
+		t.Fatal(err)
+	}
+	_ = routing.Close(s1) // a second Close must not release s2's hold
+	if got, ok := reg.Lookup("m"); !ok || got != m {
+		t.Fatal("manager dropped while another strategy still holds it")
+	}
+	if err := routing.Close(s2); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := reg.Lookup("m"); ok {
+		t.Fatal("manager still registered after its last strategy closed")
+	}
+	if st := reg.Statuses(); len(st) != 0 {
+		t.Fatalf("statuses after release: %+v", st)
+	}
+	// A request still in flight on the closed instance decides as before.
+	prompt := synthetic.Prompts(1, 12, 5).Prompts[0]
+	cands := []routing.Candidate{{Name: synthetic.X, Healthy: true}, {Name: synthetic.Y, Healthy: true}}
+	if _, err := s2.Decide(context.Background(), &routing.Request{PromptText: func() string { return prompt }}, cands); err != nil {
+		t.Fatalf("decide on a closed instance: %v", err)
+	}
+	// Its polling stopped: the last check no longer moves (the poll interval
+	// is 20 ms; a manager still running would check ~10 times in 200 ms). A
+	// check already in flight at the release may still finish, so first wait
+	// for the value to settle.
+	settled := m.Status().LastCheck
+	for i := 0; i < 20; i++ {
+		time.Sleep(100 * time.Millisecond)
+		now := m.Status().LastCheck
+		if now.Equal(*settled) {
+			break
+		}
+		settled = now
+	}
+	time.Sleep(200 * time.Millisecond)
+	if after := m.Status().LastCheck; !after.Equal(*settled) {
+		t.Fatalf("released manager still polls: last check %v -> %v", settled, after)
+	}
+
+	s3 := newStrat()
+	defer routing.Close(s3)
+	m3, ok := reg.Lookup("m")
+	if !ok || m3 == m {
+		t.Fatalf("a new strategy did not get a fresh manager (ok %v, same %v)", ok, m3 == m)
+	}
+	waitActive(t, m3, "v1")
 }

@@ -5,6 +5,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -92,6 +93,18 @@ const (
 type Strategy interface {
 	Info() Info
 	Decide(ctx context.Context, req *Request, cands []Candidate) (Decision, error)
+}
+
+// Close releases what a strategy instance holds (a learned kind holds its
+// model's manager, which polls the model store) when the host drops the
+// instance: deleted, replaced, or built only to validate a spec. Kinds that
+// hold nothing do not implement io.Closer. Requests still in flight on the
+// instance may call Decide after Close; implementations must allow that.
+func Close(st Strategy) error {
+	if c, ok := st.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // Observer is implemented by strategies that learn from outcomes online
