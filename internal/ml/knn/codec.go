@@ -9,15 +9,32 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/ml/feature"
 )
 
-// codecVersion is bumped whenever the layout below changes.
-const codecVersion = 1
+// Payload versions. Version 2 adds the sparse-ivf index (CentroidTerms
+// after Seed, index section 2); a model of another index is still written as
+// version 1, byte for byte as before, so older readers keep loading it,
+// while they reject a sparse-ivf model by its version.
+const (
+	codecV1      = 1
+	codecVersion = 2
+)
+
+// Index section tags.
+const (
+	sectionNone   = 0
+	sectionIVF    = 1
+	sectionSparse = 2
+)
 
 // MarshalBinary encodes the configuration, the training rows with their
-// outcomes and weights, and the ivf clustering; the inverted index and the
-// projections are rebuilt on load.
+// outcomes and weights, and the ivf or sparse-ivf clustering; the inverted
+// indexes and the projections are rebuilt on load.
 func (m *Model) MarshalBinary() ([]byte, error) {
 	e := &bundle.Enc{}
-	e.U32(codecVersion)
+	version := uint32(codecV1)
+	if m.cfg.Index == IndexSparseIVF {
+		version = codecVersion
+	}
+	e.U32(version)
 	e.Int(m.cfg.K)
 	e.String(m.cfg.Index)
 	e.F64(m.cfg.Prior)
@@ -27,6 +44,9 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	e.Int(m.cfg.ProjDim)
 	e.Int(m.cfg.Rerank)
 	e.U64(uint64(m.cfg.Seed))
+	if version >= 2 {
+		e.Int(m.cfg.CentroidTerms)
+	}
 	e.Int(m.dim)
 	e.Int(m.nCand)
 	e.Int(len(m.rows))
@@ -35,13 +55,21 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	}
 	e.F32s(m.y)
 	e.F32s(m.w)
-	if m.ivf != nil {
-		e.U8(1)
+	switch {
+	case m.ivf != nil:
+		e.U8(sectionIVF)
 		e.F32s(m.ivf.centroids)
 		e.U32s(m.ivf.listOff)
 		e.U32s(m.ivf.listRow)
-	} else {
-		e.U8(0)
+	case m.sparse != nil:
+		e.U8(sectionSparse)
+		e.U32s(m.sparse.cOff)
+		e.U32s(m.sparse.cIdx)
+		e.F32s(m.sparse.cVal)
+		e.U32s(m.sparse.listOff)
+		e.U32s(m.sparse.listRow)
+	default:
+		e.U8(sectionNone)
 	}
 	return e.B, nil
 }
@@ -50,8 +78,9 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 // length and index so corrupt bytes give an error, never a panic.
 func Unmarshal(data []byte) (*Model, error) {
 	d := &bundle.Dec{B: data}
-	if v := d.U32(); d.Err == nil && v != codecVersion {
-		return nil, fmt.Errorf("knn: unknown payload version %d (want %d)", v, codecVersion)
+	version := d.U32()
+	if d.Err == nil && (version < codecV1 || version > codecVersion) {
+		return nil, fmt.Errorf("knn: unknown payload version %d (want %d to %d)", version, codecV1, codecVersion)
 	}
 	var cfg Config
 	cfg.K = d.Int(1, 1<<20, "k")
@@ -63,6 +92,9 @@ func Unmarshal(data []byte) (*Model, error) {
 	cfg.ProjDim = d.Int(64, 1024, "proj_dim")
 	cfg.Rerank = d.Int(1, 1<<26, "rerank")
 	cfg.Seed = int64(d.U64())
+	if version >= 2 {
+		cfg.CentroidTerms = d.Int(0, 1<<16, "centroid_terms")
+	}
 	m := &Model{dim: d.Int(1, 1<<30, "dim"), nCand: d.Int(1, 1<<16, "candidates")}
 	n := d.Int(1, len(d.B), "rows")
 	if d.Err == nil {
@@ -73,13 +105,24 @@ func Unmarshal(data []byte) (*Model, error) {
 	}
 	m.y = d.F32s()
 	m.w = d.F32s()
-	hasIVF := d.U8()
-	var iv *ivf
-	if hasIVF == 1 {
+	section := d.U8()
+	var (
+		iv *ivf
+		sv *sparseIVF
+	)
+	switch section {
+	case sectionIVF:
 		iv = &ivf{pdim: cfg.ProjDim, seed: uint64(cfg.Seed)*0x9e3779b97f4a7c15 + 1}
 		iv.centroids = d.F32s()
 		iv.listOff = d.U32s()
 		iv.listRow = d.U32s()
+	case sectionSparse:
+		sv = &sparseIVF{}
+		sv.cOff = d.U32s()
+		sv.cIdx = d.U32s()
+		sv.cVal = d.F32s()
+		sv.listOff = d.U32s()
+		sv.listRow = d.U32s()
 	}
 	if err := d.Done("knn model"); err != nil {
 		return nil, err
@@ -101,8 +144,9 @@ func Unmarshal(data []byte) (*Model, error) {
 			return nil, fmt.Errorf("knn: %w: bad row weight %v", bundle.ErrCorrupt, w)
 		}
 	}
-	if (hasIVF == 1) != (cfg.Index == IndexIVF) || hasIVF > 1 {
-		return nil, fmt.Errorf("knn: %w: index section does not match index %q", bundle.ErrCorrupt, cfg.Index)
+	want := map[string]uint8{IndexExact: sectionNone, IndexIVF: sectionIVF, IndexSparseIVF: sectionSparse}[cfg.Index]
+	if section != want || (section == sectionSparse) != (version >= 2) {
+		return nil, fmt.Errorf("knn: %w: index section %d does not match index %q in a version %d payload", bundle.ErrCorrupt, section, cfg.Index, version)
 	}
 	if iv != nil {
 		if err := iv.check(cfg, n); err != nil {
@@ -110,6 +154,14 @@ func Unmarshal(data []byte) (*Model, error) {
 		}
 		iv.fillVectors(m.rows)
 		m.ivf = iv
+	}
+	if sv != nil {
+		if err := sv.check(cfg, n, m.dim); err != nil {
+			return nil, fmt.Errorf("knn: %w: %v", bundle.ErrCorrupt, err)
+		}
+		sv.indexRows(m.rows, m.dim)
+		sv.indexCentroids(m.dim)
+		m.sparse = sv
 	}
 	m.cfg = cfg
 	if err := m.build(context.Background()); err != nil {
@@ -138,6 +190,47 @@ func (iv *ivf) check(cfg Config, rows int) error {
 			return fmt.Errorf("ivf row %d out of range or repeated", r)
 		}
 		seen[r] = true
+	}
+	return nil
+}
+
+// check validates a decoded sparse-ivf clustering: centroids with ascending
+// features below dim and at most CentroidTerms of them, finite values, and
+// lists covering every row exactly once in ascending order.
+func (sv *sparseIVF) check(cfg Config, rows, dim int) error {
+	if len(sv.cOff) != cfg.Lists+1 || len(sv.listOff) != cfg.Lists+1 || len(sv.listRow) != rows ||
+		len(sv.cIdx) != len(sv.cVal) || sv.cOff[0] != 0 || int(sv.cOff[cfg.Lists]) != len(sv.cIdx) {
+		return fmt.Errorf("sparse-ivf sizes do not match %d lists of %d rows", cfg.Lists, rows)
+	}
+	for c := range cfg.Lists {
+		lo, hi := sv.cOff[c], sv.cOff[c+1]
+		if hi < lo || int(hi-lo) > cfg.CentroidTerms {
+			return fmt.Errorf("sparse-ivf centroid %d offsets invalid", c)
+		}
+		for p := lo; p < hi; p++ {
+			if int(sv.cIdx[p]) >= dim || (p > lo && sv.cIdx[p] <= sv.cIdx[p-1]) {
+				return fmt.Errorf("sparse-ivf centroid %d features not ascending below %d", c, dim)
+			}
+			if v := float64(sv.cVal[p]); math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("sparse-ivf centroid %d has a non-finite weight", c)
+			}
+		}
+	}
+	if sv.listOff[0] != 0 || int(sv.listOff[cfg.Lists]) != rows {
+		return fmt.Errorf("sparse-ivf offsets do not span the rows")
+	}
+	seen := make([]bool, rows)
+	for c := range cfg.Lists {
+		if sv.listOff[c+1] < sv.listOff[c] {
+			return fmt.Errorf("sparse-ivf offsets not ascending")
+		}
+		for p := sv.listOff[c]; p < sv.listOff[c+1]; p++ {
+			r := sv.listRow[p]
+			if int(r) >= rows || seen[r] || (p > sv.listOff[c] && r <= sv.listRow[p-1]) {
+				return fmt.Errorf("sparse-ivf row %d out of range, repeated or out of order", r)
+			}
+			seen[r] = true
+		}
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"gonum.org/v1/gonum/blas/blas32"
@@ -28,13 +29,19 @@ import (
 const (
 	IndexExact = "exact"
 	IndexIVF   = "ivf"
+	// IndexSparseIVF clusters the sparse rows themselves and scores the
+	// rows of the nearest lists exactly (sparseivf.go).
+	IndexSparseIVF = "sparse-ivf"
 )
+
+// defaultCentroidTerms is how many features a sparse-ivf centroid keeps.
+const defaultCentroidTerms = 256
 
 // Config holds the KNN hyper-parameters; zero values take the defaults noted.
 type Config struct {
 	// K is the number of neighbours (default 20).
 	K int `yaml:"k" json:"k"`
-	// Index is "exact" (default) or "ivf".
+	// Index is "exact" (default), "ivf" or "sparse-ivf".
 	Index string `yaml:"index" json:"index"`
 	// Prior is the weight, in units of one perfectly similar neighbour, of
 	// the candidate's training mean blended into every prediction. It keeps a
@@ -43,14 +50,19 @@ type Config struct {
 	// Power sharpens the similarity weighting: a neighbour weighs sim^Power
 	// (default 1).
 	Power float64 `yaml:"power" json:"power"`
-	// Lists is the number of ivf clusters (default 2*sqrt(rows)).
+	// Lists is the number of ivf or sparse-ivf clusters (default
+	// 2*sqrt(rows)).
 	Lists int `yaml:"lists" json:"lists"`
-	// Probe is how many clusters an ivf query scores (default 8).
+	// Probe is how many clusters an ivf or sparse-ivf query scores
+	// (default 8).
 	Probe int `yaml:"probe" json:"probe"`
 	// ProjDim is the ivf projection width, a multiple of 64 (default 64).
 	ProjDim int `yaml:"proj_dim" json:"proj_dim"`
 	// Rerank is how many ivf candidates are re-scored exactly (default 2*K).
 	Rerank int `yaml:"rerank" json:"rerank"`
+	// CentroidTerms is how many of its heaviest features a sparse-ivf
+	// centroid keeps (default 256; only for index sparse-ivf).
+	CentroidTerms int `yaml:"centroid_terms" json:"centroid_terms"`
 	// Seed drives the projection and the clustering.
 	Seed int64 `yaml:"seed" json:"seed"`
 }
@@ -82,17 +94,24 @@ func (c Config) withDefaults(rows int) (Config, error) {
 	if c.Rerank == 0 {
 		c.Rerank = 2 * c.K
 	}
+	if c.Index == IndexSparseIVF && c.CentroidTerms == 0 {
+		c.CentroidTerms = defaultCentroidTerms
+	}
 	switch {
 	case c.K < 1:
 		return c, fmt.Errorf("k %d: must be at least 1", c.K)
-	case c.Index != IndexExact && c.Index != IndexIVF:
-		return c, fmt.Errorf("index %q: want %q or %q", c.Index, IndexExact, IndexIVF)
+	case c.Index != IndexExact && c.Index != IndexIVF && c.Index != IndexSparseIVF:
+		return c, fmt.Errorf("index %q: want %q, %q or %q", c.Index, IndexExact, IndexIVF, IndexSparseIVF)
 	case c.Prior < 0 || c.Power <= 0:
 		return c, errors.New("prior must be >= 0 and power > 0")
 	case c.ProjDim%64 != 0 || c.ProjDim > 1024:
 		return c, fmt.Errorf("proj_dim %d: must be a multiple of 64 up to 1024", c.ProjDim)
 	case c.Probe < 1 || c.Rerank < c.K:
 		return c, errors.New("probe must be >= 1 and rerank >= k")
+	case c.Index != IndexSparseIVF && c.CentroidTerms != 0:
+		return c, fmt.Errorf("centroid_terms %d: only index %q uses it", c.CentroidTerms, IndexSparseIVF)
+	case c.CentroidTerms < 0 || c.CentroidTerms > 1<<16:
+		return c, fmt.Errorf("centroid_terms %d: must be between 1 and 65536", c.CentroidTerms)
 	}
 	return c, nil
 }
@@ -117,7 +136,8 @@ type Model struct {
 	postRow []uint32
 	postVal []float32
 
-	ivf *ivf
+	ivf    *ivf
+	sparse *sparseIVF
 
 	pool sync.Pool
 }
@@ -201,12 +221,22 @@ func (m *Model) build(ctx context.Context) error {
 			break
 		}
 	}
-	if m.dense {
+	switch {
+	case m.cfg.Index == IndexSparseIVF:
+		// Its own list-ordered postings replace the exact index's.
+		if m.sparse == nil {
+			sv, err := buildSparseIVF(ctx, m.cfg, m.rows, m.dim)
+			if err != nil {
+				return fmt.Errorf("knn: %w", err)
+			}
+			m.sparse = sv
+		}
+	case m.dense:
 		m.mat = make([]float32, len(m.rows)*m.dim)
 		for i, r := range m.rows {
 			copy(m.mat[i*m.dim:], r.Val)
 		}
-	} else {
+	default:
 		m.buildPostings()
 	}
 	if m.cfg.Index == IndexIVF && m.ivf == nil {
@@ -257,6 +287,10 @@ type scratch struct {
 	probe   topK
 	proj    []float32
 	cand    []uint32
+	base    []uint32  // sparse-ivf: probed list i's offset in rowScores
+	fp      []featRun // sparse-ivf: the query features' postings
+	runs    []postRun // sparse-ivf: their runs in the probed lists
+	sink    uint32    // sparse-ivf: keeps the touching loads alive
 	bits    []uint64  // ivf: query features, one bit per feature
 	qval    []float32 // ivf: query values by feature, 0 elsewhere
 	// ivf: similarity of the query to every centroid, and to every row
@@ -266,9 +300,23 @@ type scratch struct {
 
 func (m *Model) newScratch() any {
 	s := &scratch{top: topK{k: m.cfg.K}, probe: topK{k: m.cfg.Probe}}
-	if m.ivf == nil {
+	switch {
+	case m.sparse != nil:
+		lists := m.sparse.lists()
+		s.listScores = make([]float32, lists)
+		sizes := make([]int, lists)
+		for c := range lists {
+			sizes[c] = int(m.sparse.listOff[c+1] - m.sparse.listOff[c])
+		}
+		slices.Sort(sizes)
+		room := 0
+		for _, n := range sizes[max(0, lists-m.cfg.Probe):] {
+			room += n
+		}
+		s.rowScores = make([]float32, room)
+	case m.ivf == nil:
 		s.scores = make([]float32, len(m.rows))
-	} else {
+	default:
 		s.proj = make([]float32, m.cfg.ProjDim)
 		s.bits = make([]uint64, (m.dim+63)/64)
 		s.qval = make([]float32, m.dim)
@@ -290,6 +338,8 @@ func (m *Model) Predict(x feature.Vector, out []float64) {
 	defer m.pool.Put(s)
 	s.top.reset()
 	switch {
+	case m.sparse != nil:
+		m.searchSparseIVF(x, s)
 	case m.ivf != nil:
 		m.searchIVF(x, s)
 	case m.dense:
