@@ -76,6 +76,12 @@ func NewRepo(store Store, opts RepoOptions) *Repo {
 // Store returns the underlying store.
 func (r *Repo) Store() Store { return r.store }
 
+// VersionURI names a version's prefix in the store: what Publish reports as
+// VersionInfo.URI, and what a tracker records as the model version's source.
+func (r *Repo) VersionURI(name, version string) string {
+	return r.store.URI(versionPrefix(name, version))
+}
+
 func versionPrefix(name, version string) string {
 	return "models/" + name + "/versions/" + version + "/"
 }

@@ -60,6 +60,12 @@ type Models struct {
 	// SigningPublicKeys (base64 Ed25519) make every version prove it was
 	// signed (switchyard models sign) by one of them before it is loaded.
 	SigningPublicKeys []string `yaml:"signing_public_keys"`
+	// TrackingURI is the MLflow server the pipeline registers versions in
+	// (http://mlflow:5000; credentials from MLFLOW_TRACKING_TOKEN or
+	// MLFLOW_TRACKING_USERNAME/PASSWORD). Deploys and rollbacks move its
+	// "champion" alias to the version CURRENT names. Empty: the registry
+	// records kept in the store itself, as the pipeline's default.
+	TrackingURI string `yaml:"tracking_uri"`
 }
 
 // Pipeline runs the training pipeline (internal/pipeline) in the gateway:

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/switchyard-ai/switchyard/internal/artifact"
 	"github.com/switchyard-ai/switchyard/internal/audit"
+	"github.com/switchyard-ai/switchyard/internal/tracking"
 )
 
 // Errors of Deploy and Rollback besides ErrMissing and ErrInvalid.
@@ -36,6 +38,40 @@ type Move struct {
 	// NoticeError is set when CURRENT moved but the Redis notice failed:
 	// replicas then pick the version up at their next poll.
 	NoticeError string `json:"notice_error,omitempty"`
+	// Champion is the tracker's model version the "champion" alias now names
+	// (Config.Tracker), and AliasError why it could not be moved: CURRENT
+	// moved either way, and it is what replicas serve.
+	Champion   string `json:"champion,omitempty"`
+	AliasError string `json:"alias_error,omitempty"`
+}
+
+// ChampionAlias is the model-registry alias that follows CURRENT.
+const ChampionAlias = "champion"
+
+// moveChampion points the champion alias at the model version registered
+// from name@version's bundle. A bundle never registered is not an error.
+func (r *Registry) moveChampion(ctx context.Context, mv *Move, name, version string) {
+	if r.cfg.Tracker == nil {
+		return
+	}
+	// The move is done; a cancelled caller must not leave the alias behind.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	src := r.repo.VersionURI(name, version)
+	tv, err := r.cfg.Tracker.FindVersion(ctx, name, src)
+	if errors.Is(err, tracking.ErrNotFound) {
+		r.log.Info("version not in the model registry; champion alias left alone", "model", name, "version", version, "source", src)
+		return
+	}
+	if err == nil {
+		err = r.cfg.Tracker.SetAlias(ctx, name, ChampionAlias, tv.Version)
+	}
+	if err != nil {
+		mv.AliasError = fmt.Sprintf("CURRENT moved, but the %s alias was not: %v", ChampionAlias, err)
+		r.log.Warn("champion alias not moved", "model", name, "version", version, "err", err)
+		return
+	}
+	mv.Champion = tv.Version
 }
 
 // Deploy validates name@version (present, checksums, loads, canaries,
@@ -71,6 +107,8 @@ func (r *Registry) move(ctx context.Context, action, name, version, reason strin
 		ev.From, ev.To, ev.Result = mv.From, mv.To, result
 		if err != nil {
 			ev.Reason = joinReason(reason, err.Error())
+		} else if mv.AliasError != "" {
+			ev.Reason = joinReason(reason, mv.AliasError)
 		} else if !mv.Changed {
 			ev.Reason = joinReason(reason, "already current; nothing changed")
 		}
@@ -129,6 +167,7 @@ func (r *Registry) move(ctx context.Context, action, name, version, reason strin
 	if m, ok := r.Lookup(name); ok {
 		m.offer(snap)
 	}
+	r.moveChampion(ctx, &mv, name, version)
 	if err := r.publish(ctx, Notice{Model: name, Version: version}); err != nil {
 		mv.NoticeError = err.Error()
 		r.log.Warn("deploy notice not sent; replicas will follow at their next poll", "model", name, "version", version, "err", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/artifact"
 	"github.com/switchyard-ai/switchyard/internal/bundle"
 	"github.com/switchyard-ai/switchyard/internal/config"
+	"github.com/switchyard-ai/switchyard/internal/tracking"
 )
 
 // FromConfig opens the store (and Redis, when configured) named by the
@@ -45,6 +46,11 @@ func FromConfig(ctx context.Context, mc config.Models, log *slog.Logger, reg pro
 		Repo: artifact.NewRepo(store, artifact.RepoOptions{Logger: log}), CacheDir: cache,
 		PollInterval: mc.PollInterval.D(), NotifyChannel: mc.NotifyChannel, MaxDecisionLatency: mc.MaxDecisionLatency.D(),
 		Logger: log, Registerer: reg,
+	}
+	tc := tracking.ConfigFromEnv()
+	tc.TrackingURI = mc.TrackingURI
+	if cfg.Tracker, err = tracking.New(tc, cfg.Repo); err != nil {
+		return nil, fmt.Errorf("models.tracking_uri: %w", err)
 	}
 	for i, k := range mc.SigningPublicKeys {
 		pub, err := bundle.ParsePublicKey(k)

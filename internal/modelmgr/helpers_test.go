@@ -24,6 +24,7 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/ml/router/synthetic"
 	"github.com/switchyard-ai/switchyard/internal/ml/svm"
 	"github.com/switchyard-ai/switchyard/internal/modelmgr"
+	"github.com/switchyard-ai/switchyard/internal/tracking"
 )
 
 // synthRows: x-large answers both topics, y-small only topic B and costs a
@@ -119,6 +120,7 @@ type regOpts struct {
 	poll    time.Duration
 	redis   *redis.Client
 	replica string
+	tracker tracking.Tracker
 }
 
 // registry builds a registry over e with its own cache and metrics.
@@ -129,7 +131,7 @@ func (e *env) registry(t testing.TB, o regOpts) *modelmgr.Registry {
 	}
 	r, err := modelmgr.New(modelmgr.Config{
 		Repo: e.repo, CacheDir: filepath.Join(t.TempDir(), "cache"), PollInterval: o.poll, Redis: o.redis,
-		Replica: o.replica, Logger: testLogger(), Registerer: prometheus.NewRegistry(),
+		Replica: o.replica, Logger: testLogger(), Registerer: prometheus.NewRegistry(), Tracker: o.tracker,
 		// Generous: -race and a shared 2-core machine slow decisions down;
 		// the bound's own test sets a tight one.
 		MaxDecisionLatency: time.Second,

@@ -32,6 +32,7 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/audit"
 	"github.com/switchyard-ai/switchyard/internal/lock"
 	"github.com/switchyard-ai/switchyard/internal/modelsync"
+	"github.com/switchyard-ai/switchyard/internal/tracking"
 )
 
 // Defaults for Config's zero fields.
@@ -71,6 +72,12 @@ type Config struct {
 	TrustedKeys []ed25519.PublicKey
 	// Replica names this process in audit events of its own activations.
 	Replica string
+	// Tracker, when set, keeps the "champion" alias of the model registry
+	// (MLflow, or the store's records) on the version CURRENT names: after
+	// every deploy or rollback that moved CURRENT, the model version
+	// registered from that bundle becomes champion. Bundles never
+	// registered (published by hand) are left alone.
+	Tracker tracking.Tracker
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

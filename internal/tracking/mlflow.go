@@ -354,6 +354,40 @@ func (c *Client) GetModelVersionByAlias(ctx context.Context, name, alias string)
 	return out.MV.mv(), err
 }
 
+// SearchModelVersions lists every version of a registered model, following
+// next_page_token. A model that does not exist has no versions (MLflow's
+// search answers an empty list, not an error).
+func (c *Client) SearchModelVersions(ctx context.Context, name string) ([]ModelVersion, error) {
+	if name == "" || strings.ContainsAny(name, `'\`) {
+		return nil, fmt.Errorf("search model versions: %w: model name %q cannot be quoted in a filter", ErrInvalidParameter, name)
+	}
+	var all []ModelVersion
+	token := ""
+	for page := 0; ; page++ {
+		if page == 1000 {
+			return nil, errors.New("search model versions: more than 1000 pages; the server's next_page_token does not advance")
+		}
+		q := url.Values{"filter": {"name='" + name + "'"}, "max_results": {"1000"}}
+		if token != "" {
+			q.Set("page_token", token)
+		}
+		var out struct {
+			MVs  []modelVersionJSON `json:"model_versions"`
+			Next string             `json:"next_page_token"`
+		}
+		if err := c.call(ctx, http.MethodGet, "model-versions/search", q, nil, &out); err != nil {
+			return nil, err
+		}
+		for _, m := range out.MVs {
+			all = append(all, m.mv())
+		}
+		if out.Next == "" || out.Next == token {
+			return all, nil
+		}
+		token = out.Next
+	}
+}
+
 type keyValue struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`

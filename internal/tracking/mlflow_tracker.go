@@ -66,6 +66,15 @@ func (t *MLflowTracker) SetAlias(ctx context.Context, model, alias, version stri
 	return t.Client.SetRegisteredModelAlias(ctx, model, alias, version)
 }
 
+// FindVersion implements Tracker.
+func (t *MLflowTracker) FindVersion(ctx context.Context, model, source string) (ModelVersion, error) {
+	mvs, err := t.Client.SearchModelVersions(ctx, model)
+	if err != nil {
+		return ModelVersion{}, err
+	}
+	return newestWithSource(model, source, mvs)
+}
+
 // VersionByAlias implements Tracker.
 func (t *MLflowTracker) VersionByAlias(ctx context.Context, model, alias string) (ModelVersion, error) {
 	return t.Client.GetModelVersionByAlias(ctx, model, alias)

@@ -247,6 +247,26 @@ func (t *StoreTracker) SetAlias(ctx context.Context, model, alias, version strin
 	})
 }
 
+// FindVersion implements Tracker.
+func (t *StoreTracker) FindVersion(ctx context.Context, model, source string) (ModelVersion, error) {
+	key, err := registryKey(model)
+	if err != nil {
+		return ModelVersion{}, err
+	}
+	b, _, err := artifact.ReadAll(ctx, t.store, key)
+	if errors.Is(err, artifact.ErrNotFound) {
+		return ModelVersion{}, fmt.Errorf("%w: registered model %s", ErrNotFound, model)
+	}
+	if err != nil {
+		return ModelVersion{}, err
+	}
+	var r registryRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return ModelVersion{}, fmt.Errorf("registry %s: %w", model, err)
+	}
+	return newestWithSource(model, source, r.Versions)
+}
+
 // VersionByAlias implements Tracker.
 func (t *StoreTracker) VersionByAlias(ctx context.Context, model, alias string) (ModelVersion, error) {
 	key, err := registryKey(model)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,6 +141,10 @@ type Tracker interface {
 	RegisterModelVersion(ctx context.Context, model, source, runID string) (ModelVersion, error)
 	// SetAlias points alias ("champion", "challenger") at a version.
 	SetAlias(ctx context.Context, model, alias, version string) error
+	// FindVersion finds the version registered from source (a bundle's
+	// store URI), the newest if it was registered more than once;
+	// ErrNotFound when none was.
+	FindVersion(ctx context.Context, model, source string) (ModelVersion, error)
 	// VersionByAlias resolves an alias; ErrNotFound when unset.
 	VersionByAlias(ctx context.Context, model, alias string) (ModelVersion, error)
 }
@@ -157,6 +162,28 @@ func RecordBundleURI(ctx context.Context, t Tracker, runID, uri string) error {
 		return fmt.Errorf("record bundle uri: %w", err)
 	}
 	return nil
+}
+
+// newestWithSource picks the newest of mvs registered from source.
+func newestWithSource(model, source string, mvs []ModelVersion) (ModelVersion, error) {
+	var best ModelVersion
+	bestN := -1
+	for _, mv := range mvs {
+		if mv.Source != source {
+			continue
+		}
+		n, err := strconv.Atoi(mv.Version)
+		if err != nil {
+			n = 0
+		}
+		if n > bestN {
+			best, bestN = mv, n
+		}
+	}
+	if bestN < 0 {
+		return ModelVersion{}, fmt.Errorf("%w: no version of %s was registered from %s", ErrNotFound, model, source)
+	}
+	return best, nil
 }
 
 // New returns the MLflow tracker when cfg.TrackingURI is set, and the

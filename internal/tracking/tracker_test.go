@@ -3,6 +3,7 @@ package tracking
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -130,6 +131,25 @@ func TestTrackerContract(t *testing.T) {
 			if err != nil || got.Version != "2" || got.Source != uri+"v8" || len(got.Aliases) != 2 {
 				t.Fatalf("champion = %+v %v", got, err)
 			}
+			// Finding a version by the bundle it was registered from: the
+			// newest of several registrations, ErrNotFound for an unknown
+			// source or model.
+			mv3, err := tr.RegisterModelVersion(ctx, "support", uri, again.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := tr.FindVersion(ctx, "support", uri); err != nil || got.Version != mv3.Version || got.Source != uri {
+				t.Fatalf("FindVersion(uri) = %+v %v, want version %s", got, err, mv3.Version)
+			}
+			if got, err := tr.FindVersion(ctx, "support", uri+"v8"); err != nil || got.Version != "2" {
+				t.Fatalf("FindVersion(uri v8) = %+v %v, want version 2", got, err)
+			}
+			if _, err := tr.FindVersion(ctx, "support", uri+"v9"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("FindVersion(unregistered source) = %v, want ErrNotFound", err)
+			}
+			if _, err := tr.FindVersion(ctx, "nobody", uri); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("FindVersion(unknown model) = %v, want ErrNotFound", err)
+			}
 			for _, bad := range []struct{ alias, version string }{{"latest", "1"}, {"v3", "1"}, {"champion", "9"}} {
 				if err := tr.SetAlias(ctx, "support", bad.alias, bad.version); err == nil {
 					t.Fatalf("SetAlias(%q, %q) accepted", bad.alias, bad.version)
@@ -139,6 +159,44 @@ func TestTrackerContract(t *testing.T) {
 				t.Fatalf("NaN metric = %v, want ErrInvalidParameter", err)
 			}
 		})
+	}
+}
+
+// The client follows next_page_token through every page.
+func TestSearchModelVersionsPages(t *testing.T) {
+	srv := mlflowtest.New(t)
+	c, err := NewClient(Config{TrackingURI: srv.URL, InitialBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tr := &MLflowTracker{Client: c}
+	for i := 0; i < 2503; i++ {
+		if _, err := tr.RegisterModelVersion(ctx, "big", fmt.Sprintf("file:///m/%d/", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tr.RegisterModelVersion(ctx, "other", "file:///m/0/", ""); err != nil {
+		t.Fatal(err)
+	}
+	mvs, err := c.SearchModelVersions(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mvs) != 2503 || mvs[2502].Version != "2503" {
+		t.Fatalf("got %d versions (last %+v), want 2503 over three pages", len(mvs), mvs[len(mvs)-1])
+	}
+	pages := 0
+	for _, r := range srv.Requests() {
+		if r == "GET model-versions/search" {
+			pages++
+		}
+	}
+	if pages != 3 {
+		t.Fatalf("%d search requests, want 3 pages of 1000", pages)
+	}
+	if _, err := c.SearchModelVersions(ctx, "it's"); !errors.Is(err, ErrInvalidParameter) {
+		t.Fatalf("quote in name = %v, want ErrInvalidParameter", err)
 	}
 }
 

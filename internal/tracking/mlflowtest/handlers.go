@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -416,6 +417,67 @@ func (s *Server) createModelVersion(r *http.Request) (any, *apiError) {
 	}
 	m.Versions = append(m.Versions, v)
 	return map[string]any{"model_version": s.mvJSON(m, v)}, nil
+}
+
+// nameFilter is the one filter form searchModelVersions understands,
+// name='x' (MLflow's grammar also allows source_path, run_id and tags, and
+// AND; a test asking for those gets INVALID_PARAMETER_VALUE, not a silent
+// wrong answer).
+var nameFilter = regexp.MustCompile(`^\s*name\s*=\s*'([^']*)'\s*$`)
+
+// searchModelVersions serves model-versions/search: versions in creation
+// order, max_results per page (default 200,000 as in MLflow, 1 to 200,000),
+// and next_page_token as an offset, empty on the last page.
+func (s *Server) searchModelVersions(r *http.Request) (any, *apiError) {
+	q := r.URL.Query()
+	f := q.Get("filter")
+	var name string
+	if f != "" {
+		m := nameFilter.FindStringSubmatch(f)
+		if m == nil {
+			return nil, &apiError{400, "INVALID_PARAMETER_VALUE", fmt.Sprintf("unsupported filter %q (this test server knows name='...')", f)}
+		}
+		name = m[1]
+	}
+	max := 200_000
+	if v := q.Get("max_results"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200_000 {
+			return nil, &apiError{400, "INVALID_PARAMETER_VALUE", fmt.Sprintf("Invalid value %s for parameter 'max_results' supplied. It must be at most 200000", v)}
+		}
+		max = n
+	}
+	off := 0
+	if v := q.Get("page_token"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, &apiError{400, "INVALID_PARAMETER_VALUE", "Invalid page token, could not base64-decode"}
+		}
+		off = n
+	}
+	var all []map[string]any
+	names := make([]string, 0, len(s.models))
+	for n := range s.models {
+		if name == "" || n == name {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		m := s.models[n]
+		for _, v := range m.Versions {
+			all = append(all, s.mvJSON(m, v))
+		}
+	}
+	out := map[string]any{"model_versions": []map[string]any{}}
+	if off < len(all) {
+		end := min(off+max, len(all))
+		out["model_versions"] = all[off:end]
+		if end < len(all) {
+			out["next_page_token"] = strconv.Itoa(end)
+		}
+	}
+	return out, nil
 }
 
 // alias serves registered-models/alias: POST sets, GET resolves, DELETE removes.

@@ -213,6 +213,7 @@ var routes = map[string]route{
 	"runs/log-batch":           {http.MethodPost, (*Server).logBatch},
 	"registered-models/create": {http.MethodPost, (*Server).createRegisteredModel},
 	"model-versions/create":    {http.MethodPost, (*Server).createModelVersion},
+	"model-versions/search":    {http.MethodGet, (*Server).searchModelVersions},
 	"registered-models/alias":  {"", (*Server).alias}, // POST sets, GET reads, DELETE removes
 }
 
