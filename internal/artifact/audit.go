@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 )
 
 // Event is one audit record: who did what to which target, from which state
@@ -92,15 +94,37 @@ func (r *Repo) AppendAudit(ctx context.Context, ev Event) (Event, error) {
 	return ev, nil
 }
 
+// auditReadBatch is how many events a listing reads at once: an S3 GET is a
+// round trip, so a trail of thousands of events is read in parallel batches.
+const auditReadBatch = 16
+
 // ListAudit returns the matching events, oldest first. Every event read is
 // checksum-verified; one that fails makes the whole listing fail rather
-// than silently dropping a record from the trail.
+// than silently dropping a record from the trail. Only events inside
+// [Since, Until) are read (the time is in the key), and with a Limit the
+// newest events are read first and the reading stops once Limit match.
 func (r *Repo) ListAudit(ctx context.Context, f AuditFilter) ([]Event, error) {
+	var out []Event
+	err := r.WalkAuditBackward(ctx, f, func(ev Event) bool {
+		out = append(out, ev)
+		return f.Limit > 0 && len(out) >= f.Limit
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// WalkAuditBackward calls fn with the matching events, newest first, until
+// fn returns true (stop) or the trail is exhausted. f.Limit is ignored.
+// Events are read in parallel batches, and fn sees them in order.
+func (r *Repo) WalkAuditBackward(ctx context.Context, f AuditFilter, fn func(Event) (stop bool)) error {
 	objs, err := r.store.List(ctx, auditPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
+		return fmt.Errorf("list audit: %w", err)
 	}
-	var out []Event
+	keys := make([]string, 0, len(objs))
 	for _, o := range objs {
 		t, ok := parseAuditKey(o.Key)
 		if !ok {
@@ -109,24 +133,45 @@ func (r *Repo) ListAudit(ctx context.Context, f AuditFilter) ([]Event, error) {
 		if (!f.Since.IsZero() && t.Before(f.Since)) || (!f.Until.IsZero() && !t.Before(f.Until)) {
 			continue
 		}
-		b, _, err := ReadAll(ctx, r.store, o.Key)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list audit: %w", err)
-		}
-		var ev Event
-		if err := json.Unmarshal(b, &ev); err != nil {
-			return nil, fmt.Errorf("list audit: event %s: %w", o.Key, err)
-		}
-		if (f.Target != "" && ev.Target != f.Target) || (f.Action != "" && ev.Action != f.Action) || (f.Actor != "" && ev.Actor != f.Actor) {
-			continue
-		}
-		out = append(out, ev)
+		keys = append(keys, o.Key)
 	}
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[len(out)-f.Limit:]
+	// Keys sort by time (fixed-width UTC, then a UUIDv7); stores list in
+	// key order, but do not rely on it.
+	slices.Sort(keys)
+	slices.Reverse(keys)
+	for len(keys) > 0 {
+		batch := keys[:min(auditReadBatch, len(keys))]
+		keys = keys[len(batch):]
+		evs := make([]*Event, len(batch))
+		g, gctx := errgroup.WithContext(ctx)
+		for i, key := range batch {
+			g.Go(func() error {
+				b, _, err := ReadAll(gctx, r.store, key)
+				if errors.Is(err, ErrNotFound) {
+					return nil // deleted by retention between list and read
+				}
+				if err != nil {
+					return fmt.Errorf("list audit: %w", err)
+				}
+				var ev Event
+				if err := json.Unmarshal(b, &ev); err != nil {
+					return fmt.Errorf("list audit: event %s: %w", key, err)
+				}
+				evs[i] = &ev
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if ev == nil || (f.Target != "" && ev.Target != f.Target) || (f.Action != "" && ev.Action != f.Action) || (f.Actor != "" && ev.Actor != f.Actor) {
+				continue
+			}
+			if fn(*ev) {
+				return nil
+			}
+		}
 	}
-	return out, nil
+	return nil
 }

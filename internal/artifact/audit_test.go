@@ -3,7 +3,10 @@ package artifact
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -58,6 +61,8 @@ func TestAuditAppendAndFilter(t *testing.T) {
 				{"since inclusive", AuditFilter{Since: t0.Add(3 * time.Minute)}, "modelmgr"},
 				{"combined", AuditFilter{Target: "support", Action: "deploy", Actor: "key-a"}, "key-a"},
 				{"limit keeps newest", AuditFilter{Limit: 2}, "key-a,modelmgr"},
+				{"limit keeps newest matching", AuditFilter{Target: "support", Limit: 2}, "key-b,modelmgr"},
+				{"limit over the matches", AuditFilter{Action: "deploy", Limit: 5}, "key-a,key-a"},
 				{"no match", AuditFilter{Actor: "nobody"}, ""},
 			}
 			for _, c := range cases {
@@ -85,6 +90,89 @@ func TestAuditRejectsIncompleteEvents(t *testing.T) {
 	for _, ev := range []Event{{Action: "deploy"}, {Actor: "key-a"}, {Actor: "a", Action: "deploy", ID: "../x"}} {
 		if _, err := repo.AppendAudit(context.Background(), ev); err == nil {
 			t.Fatalf("append %+v accepted", ev)
+		}
+	}
+}
+
+// countingStore counts object reads.
+type countingStore struct {
+	Store
+	gets atomic.Int64
+}
+
+func (c *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error) {
+	c.gets.Add(1)
+	return c.Store.Get(ctx, key)
+}
+
+// A listing with a limit reads the trail from its newest end and stops once
+// it has enough; a walk stops where its caller says; without a limit every
+// event in range is read, in parallel batches, and returned oldest first.
+func TestAuditReadsOnlyWhatItNeeds(t *testing.T) {
+	ctx := context.Background()
+	fs, err := OpenFileStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{Store: fs}
+	repo := NewRepo(cs, RepoOptions{})
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const n = 100
+	for i := range n {
+		target := "a"
+		if i%10 == 9 {
+			target = "b"
+		}
+		if _, err := repo.AppendAudit(ctx, Event{Time: t0.Add(time.Duration(i) * time.Second), Actor: fmt.Sprint(i), Action: "deploy", Target: target, Result: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := repo.ListAudit(ctx, AuditFilter{Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Actor != "97" || got[2].Actor != "99" {
+		t.Fatalf("limit 3 = %+v", got)
+	}
+	if g := cs.gets.Load(); g > auditReadBatch {
+		t.Fatalf("limit 3 read %d events; want at most one batch of %d", g, auditReadBatch)
+	}
+	cs.gets.Store(0)
+	got, err = repo.ListAudit(ctx, AuditFilter{Target: "b", Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Actor != "89" || got[1].Actor != "99" {
+		t.Fatalf("target b limit 2 = %+v", got)
+	}
+	if g := cs.gets.Load(); g > 2*auditReadBatch {
+		t.Fatalf("target b limit 2 read %d events; want at most two batches", g)
+	}
+	cs.gets.Store(0)
+	seen := 0
+	if err := repo.WalkAuditBackward(ctx, AuditFilter{Target: "a"}, func(ev Event) bool {
+		seen++
+		return ev.Actor == "80"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != 18 { // 98..80 without 89
+		t.Fatalf("walk saw %d events before stopping, want 18", seen)
+	}
+	if g := cs.gets.Load(); g > 2*auditReadBatch {
+		t.Fatalf("walk read %d events; want at most two batches", g)
+	}
+	cs.gets.Store(0)
+	all, err := repo.ListAudit(ctx, AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != n || cs.gets.Load() != n {
+		t.Fatalf("full listing: %d events, %d reads; want %d of each", len(all), cs.gets.Load(), n)
+	}
+	for i, ev := range all {
+		if ev.Actor != fmt.Sprint(i) {
+			t.Fatalf("event %d is %s: not oldest first", i, ev.Actor)
 		}
 	}
 }

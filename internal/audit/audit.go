@@ -107,6 +107,15 @@ func (t *Trail) List(ctx context.Context, f Filter) ([]Event, error) {
 	return evs, nil
 }
 
+// WalkBackward calls fn with the matching events, newest first, until fn
+// returns true; it reads no further back than it must.
+func (t *Trail) WalkBackward(ctx context.Context, f Filter, fn func(Event) (stop bool)) error {
+	if err := t.repo.WalkAuditBackward(ctx, f, fn); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
 type actorKey struct{}
 
 // WithActor returns ctx carrying the id of who acts (an admin key id, "cli:USER").

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/internal/artifact"
@@ -183,14 +182,21 @@ func (r *Registry) previous(ctx context.Context, name, current string) (string, 
 	if current == "" {
 		return "", fmt.Errorf("%w: model %s was never deployed", ErrNoPrevious, name)
 	}
-	evs, err := r.audit.List(ctx, audit.Filter{Target: name})
+	// Newest first: the move that made current CURRENT is usually among
+	// the last few events, so a long trail is not read to its start.
+	prev := ""
+	err := r.audit.WalkBackward(ctx, audit.Filter{Target: name}, func(ev audit.Event) bool {
+		if (ev.Action == audit.ActionDeploy || ev.Action == audit.ActionRollback) && ev.Result == audit.ResultOK && ev.To == current && ev.From != "" && ev.From != current {
+			prev = ev.From
+			return true
+		}
+		return false
+	})
 	if err != nil {
 		return "", fmt.Errorf("rollback %s: find previous version: %w", name, err)
 	}
-	for _, ev := range slices.Backward(evs) {
-		if (ev.Action == audit.ActionDeploy || ev.Action == audit.ActionRollback) && ev.Result == audit.ResultOK && ev.To == current && ev.From != "" && ev.From != current {
-			return ev.From, nil
-		}
+	if prev != "" {
+		return prev, nil
 	}
 	return "", fmt.Errorf("%w: the audit trail shows no version of %s before %s", ErrNoPrevious, name, current)
 }
