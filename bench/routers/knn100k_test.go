@@ -42,8 +42,9 @@ var knnVariants = []struct {
 	{"exact-b", knn.Config{K: 20}, 11},
 	{"ivf-probe4", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 4, Seed: 1}, 1},
 	{"ivf-probe8-rerank200", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 8, Rerank: 200, Seed: 1}, 1},
-	{"sparse-ivf-l316-probe1", knn.Config{K: 20, Index: knn.IndexSparseIVF, Lists: 316, Probe: 1, Seed: 1}, 1},
-	{"sparse-ivf-l316-probe2", knn.Config{K: 20, Index: knn.IndexSparseIVF, Lists: 316, Probe: 2, Seed: 1}, 1},
+	{"sparse-ivf-probe1", knn.Config{K: 20, Index: knn.IndexSparseIVF, Probe: 1, Seed: 1}, 1},
+	{"sparse-ivf-probe2", knn.Config{K: 20, Index: knn.IndexSparseIVF, Probe: 2, Seed: 1}, 1},
+	{"sparse-ivf-probe4", knn.Config{K: 20, Index: knn.IndexSparseIVF, Probe: 4, Seed: 1}, 1},
 }
 
 // knnFixture caches the trained routers and their held-out predictions across

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard/internal/dataset"
-	"github.com/switchyard-ai/switchyard/internal/ml/feature"
 	"github.com/switchyard-ai/switchyard/internal/ml/knn"
 	"github.com/switchyard-ai/switchyard/internal/ml/router"
 	"github.com/switchyard-ai/switchyard/internal/ml/router/synthetic"
@@ -63,44 +62,25 @@ func measure(b *testing.B, r *router.Router, prompts []string) {
 
 // BenchmarkDecideKNN100k measures a KNN decision, featurization included,
 // with 100,000 training rows of ~500-character generated prompts, for the
-// exact inverted index and the approximate ivf index at a few probe counts.
-// Each ivf variant also reports how often its pick at the balanced point
-// agrees with the exact index's, and the mean absolute difference of their
-// quality predictions, over 300 queries.
+// exact inverted index and the approximate indexes of knnVariants
+// (knn100k_test.go, which also scores their routing on held-out rows).
+// Each approximate variant also reports how often its pick at the balanced
+// point agrees with the exact index's, and the mean absolute difference of
+// their quality predictions, over 300 queries.
+//
+//	go test ./bench/routers -run '^$' -bench 'DecideKNN100k' -benchtime 5000x -timeout 60m
 func BenchmarkDecideKNN100k(b *testing.B) {
-	train := synthRows(synthetic.Realistic(100_000, 500, 1))
-	queries := synthetic.Realistic(2000, 500, 2).Prompts
-	ctx := context.Background()
-	fit := func(cfg knn.Config) *router.Router {
-		tc := router.TrainConfig{Name: "lat", Version: "1", Kind: router.KindKNN, KNN: cfg, Seed: 7,
-			Featurizer: feature.Config{Kind: feature.KindTFIDF}, NoRefit: true, ValFrac: 0.02}
-		r, _, err := router.Train(ctx, tc, train)
-		if err != nil {
-			b.Fatal(err)
+	queries := knnHeldOutData().Prompts
+	for _, v := range knnVariants {
+		if v.sample != 1 {
+			continue // the noise-floor router only matters for routing quality
 		}
-		return r
-	}
-	var exact *router.Router
-	for _, tc := range []struct {
-		name string
-		cfg  knn.Config
-	}{
-		{"exact", knn.Config{K: 20}},
-		{"ivf-probe4", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 4, Seed: 1}},
-		{"ivf-probe2", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 2, Seed: 1}},
-		// Recall costs time: more lists probed and more rows re-scored
-		// exactly (bench/notes/ml-latency.md has the trade-off).
-		{"ivf-probe8-rerank200", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 8, Rerank: 200, Seed: 1}},
-		{"ivf-probe32-rerank800-proj256", knn.Config{K: 20, Index: knn.IndexIVF, Probe: 32, Rerank: 800, ProjDim: 256, Seed: 1}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			r := fit(tc.cfg)
+		b.Run(v.name, func(b *testing.B) {
+			r := knnRouter(b, v.name)
 			measure(b, r, queries)
-			if tc.cfg.Index != knn.IndexIVF {
-				exact = r
-			} else if exact != nil {
+			if v.cfg.Index != "" && v.cfg.Index != knn.IndexExact {
 				// After measure: its ResetTimer drops earlier metrics.
-				agree, diff := agreement(b, exact, r, queries[:300])
+				agree, diff := agreement(b, knnRouter(b, "exact"), r, queries[:300])
 				b.ReportMetric(agree, "agree")
 				b.ReportMetric(diff, "mean_abs_dq")
 			}

@@ -62,12 +62,16 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 		e.U32s(m.ivf.listOff)
 		e.U32s(m.ivf.listRow)
 	case m.sparse != nil:
+		sv := m.sparse
 		e.U8(sectionSparse)
-		e.U32s(m.sparse.cOff)
-		e.U32s(m.sparse.cIdx)
-		e.F32s(m.sparse.cVal)
-		e.U32s(m.sparse.listOff)
-		e.U32s(m.sparse.listRow)
+		for _, cs := range []*centroids{&sv.coarse, &sv.fine} {
+			e.U32s(cs.off)
+			e.U32s(cs.idx)
+			e.F32s(cs.val)
+		}
+		e.U32s(sv.groupOff)
+		e.U32s(sv.listOff)
+		e.U32s(sv.listRow)
 	default:
 		e.U8(sectionNone)
 	}
@@ -118,9 +122,12 @@ func Unmarshal(data []byte) (*Model, error) {
 		iv.listRow = d.U32s()
 	case sectionSparse:
 		sv = &sparseIVF{}
-		sv.cOff = d.U32s()
-		sv.cIdx = d.U32s()
-		sv.cVal = d.F32s()
+		for _, cs := range []*centroids{&sv.coarse, &sv.fine} {
+			cs.off = d.U32s()
+			cs.idx = d.U32s()
+			cs.val = d.F32s()
+		}
+		sv.groupOff = d.U32s()
 		sv.listOff = d.U32s()
 		sv.listRow = d.U32s()
 	}
@@ -159,8 +166,7 @@ func Unmarshal(data []byte) (*Model, error) {
 		if err := sv.check(cfg, n, m.dim); err != nil {
 			return nil, fmt.Errorf("knn: %w: %v", bundle.ErrCorrupt, err)
 		}
-		sv.indexRows(m.rows, m.dim)
-		sv.indexCentroids(m.dim)
+		sv.derive(m.rows, m.dim)
 		m.sparse = sv
 	}
 	m.cfg = cfg
@@ -194,42 +200,74 @@ func (iv *ivf) check(cfg Config, rows int) error {
 	return nil
 }
 
-// check validates a decoded sparse-ivf clustering: centroids with ascending
-// features below dim and at most CentroidTerms of them, finite values, and
-// lists covering every row exactly once in ascending order.
+// check validates a decoded sparse-ivf clustering: centroids with
+// ascending features below dim, at most CentroidTerms of them and finite
+// values; groups covering the lists and lists covering every row exactly
+// once, in ascending order within a list.
 func (sv *sparseIVF) check(cfg Config, rows, dim int) error {
-	if len(sv.cOff) != cfg.Lists+1 || len(sv.listOff) != cfg.Lists+1 || len(sv.listRow) != rows ||
-		len(sv.cIdx) != len(sv.cVal) || sv.cOff[0] != 0 || int(sv.cOff[cfg.Lists]) != len(sv.cIdx) {
+	if err := sv.coarse.check(cfg.CentroidTerms, dim); err != nil {
+		return err
+	}
+	if err := sv.fine.check(fineTerms(cfg.CentroidTerms), dim); err != nil {
+		return err
+	}
+	lists, groups := sv.fine.n(), sv.coarse.n()
+	if lists > rows || groups != min(groupCount(cfg.Lists), rows) ||
+		len(sv.groupOff) != groups+1 || len(sv.listOff) != lists+1 || len(sv.listRow) != rows {
 		return fmt.Errorf("sparse-ivf sizes do not match %d lists of %d rows", cfg.Lists, rows)
 	}
-	for c := range cfg.Lists {
-		lo, hi := sv.cOff[c], sv.cOff[c+1]
-		if hi < lo || int(hi-lo) > cfg.CentroidTerms {
-			return fmt.Errorf("sparse-ivf centroid %d offsets invalid", c)
-		}
-		for p := lo; p < hi; p++ {
-			if int(sv.cIdx[p]) >= dim || (p > lo && sv.cIdx[p] <= sv.cIdx[p-1]) {
-				return fmt.Errorf("sparse-ivf centroid %d features not ascending below %d", c, dim)
-			}
-			if v := float64(sv.cVal[p]); math.IsNaN(v) || math.IsInf(v, 0) {
-				return fmt.Errorf("sparse-ivf centroid %d has a non-finite weight", c)
-			}
-		}
+	if err := ascendingSpan(sv.groupOff, lists); err != nil {
+		return fmt.Errorf("sparse-ivf groups: %w", err)
 	}
-	if sv.listOff[0] != 0 || int(sv.listOff[cfg.Lists]) != rows {
-		return fmt.Errorf("sparse-ivf offsets do not span the rows")
+	if err := ascendingSpan(sv.listOff, rows); err != nil {
+		return fmt.Errorf("sparse-ivf lists: %w", err)
 	}
 	seen := make([]bool, rows)
-	for c := range cfg.Lists {
-		if sv.listOff[c+1] < sv.listOff[c] {
-			return fmt.Errorf("sparse-ivf offsets not ascending")
-		}
-		for p := sv.listOff[c]; p < sv.listOff[c+1]; p++ {
+	for l := range lists {
+		for p := sv.listOff[l]; p < sv.listOff[l+1]; p++ {
 			r := sv.listRow[p]
-			if int(r) >= rows || seen[r] || (p > sv.listOff[c] && r <= sv.listRow[p-1]) {
+			if int(r) >= rows || seen[r] || (p > sv.listOff[l] && r <= sv.listRow[p-1]) {
 				return fmt.Errorf("sparse-ivf row %d out of range, repeated or out of order", r)
 			}
 			seen[r] = true
+		}
+	}
+	return nil
+}
+
+// ascendingSpan checks offsets that must run from 0 to end without going
+// back.
+func ascendingSpan(off []uint32, end int) error {
+	if len(off) == 0 || off[0] != 0 || int(off[len(off)-1]) != end {
+		return fmt.Errorf("offsets do not span 0 to %d", end)
+	}
+	for i := 1; i < len(off); i++ {
+		if off[i] < off[i-1] {
+			return fmt.Errorf("offsets not ascending")
+		}
+	}
+	return nil
+}
+
+func (cs *centroids) check(terms, dim int) error {
+	if len(cs.off) < 2 || len(cs.idx) != len(cs.val) {
+		return fmt.Errorf("sparse-ivf centroid sizes invalid")
+	}
+	if err := ascendingSpan(cs.off, len(cs.idx)); err != nil {
+		return fmt.Errorf("sparse-ivf centroids: %w", err)
+	}
+	for c := range cs.n() {
+		lo, hi := cs.off[c], cs.off[c+1]
+		if int(hi-lo) > terms {
+			return fmt.Errorf("sparse-ivf centroid %d has %d terms, more than %d", c, hi-lo, terms)
+		}
+		for p := lo; p < hi; p++ {
+			if int(cs.idx[p]) >= dim || (p > lo && cs.idx[p] <= cs.idx[p-1]) {
+				return fmt.Errorf("sparse-ivf centroid %d features not ascending below %d", c, dim)
+			}
+			if v := float64(cs.val[p]); math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("sparse-ivf centroid %d has a non-finite weight", c)
+			}
 		}
 	}
 	return nil

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 
 	"gonum.org/v1/gonum/blas/blas32"
@@ -34,8 +33,12 @@ const (
 	IndexSparseIVF = "sparse-ivf"
 )
 
-// defaultCentroidTerms is how many features a sparse-ivf centroid keeps.
-const defaultCentroidTerms = 256
+// Sparse-ivf defaults: a group centroid keeps 256 features; lists hold
+// about 64 rows, since a query's time is mostly the rows it scores.
+const (
+	defaultCentroidTerms = 256
+	sparseRowsPerList    = 64
+)
 
 // Config holds the KNN hyper-parameters; zero values take the defaults noted.
 type Config struct {
@@ -50,21 +53,33 @@ type Config struct {
 	// Power sharpens the similarity weighting: a neighbour weighs sim^Power
 	// (default 1).
 	Power float64 `yaml:"power" json:"power"`
-	// Lists is the number of ivf or sparse-ivf clusters (default
-	// 2*sqrt(rows)).
+	// Lists is the number of ivf clusters (default 2*sqrt(rows)), or the
+	// target number of sparse-ivf lists (default rows/64; lists over
+	// twice the mean size are split, so there may be a few more).
 	Lists int `yaml:"lists" json:"lists"`
-	// Probe is how many clusters an ivf or sparse-ivf query scores
-	// (default 8).
+	// Probe is how many clusters an ivf query scores (default 8), or
+	// how many lists a sparse-ivf query scores exactly (default 2).
 	Probe int `yaml:"probe" json:"probe"`
 	// ProjDim is the ivf projection width, a multiple of 64 (default 64).
 	ProjDim int `yaml:"proj_dim" json:"proj_dim"`
 	// Rerank is how many ivf candidates are re-scored exactly (default 2*K).
 	Rerank int `yaml:"rerank" json:"rerank"`
 	// CentroidTerms is how many of its heaviest features a sparse-ivf
-	// centroid keeps (default 256; only for index sparse-ivf).
+	// group centroid keeps (default 256; a list centroid keeps an eighth
+	// of them). Only for index sparse-ivf.
 	CentroidTerms int `yaml:"centroid_terms" json:"centroid_terms"`
 	// Seed drives the projection and the clustering.
 	Seed int64 `yaml:"seed" json:"seed"`
+}
+
+// Validate checks the configuration without data, so a training config
+// with a bad knn section can fail before any work starts (Train checks it
+// again with the row count).
+func (c Config) Validate() error {
+	if _, err := c.withDefaults(1 << 20); err != nil {
+		return fmt.Errorf("knn: %w", err)
+	}
+	return nil
 }
 
 func (c Config) withDefaults(rows int) (Config, error) {
@@ -82,12 +97,24 @@ func (c Config) withDefaults(rows int) (Config, error) {
 	}
 	if c.Lists == 0 {
 		c.Lists = int(2 * math.Sqrt(float64(rows)))
+		if c.Index == IndexSparseIVF {
+			c.Lists = rows / sparseRowsPerList
+		}
 	}
 	c.Lists = max(1, min(c.Lists, rows))
 	if c.Probe == 0 {
 		c.Probe = 8
+		if c.Index == IndexSparseIVF {
+			c.Probe = 2
+		}
 	}
-	c.Probe = min(c.Probe, c.Lists)
+	if c.Index == IndexSparseIVF {
+		// Splitting big lists can leave more lists than asked for, and
+		// probing all of them must stay possible (it is exact search).
+		c.Probe = min(c.Probe, rows)
+	} else {
+		c.Probe = min(c.Probe, c.Lists)
+	}
 	if c.ProjDim == 0 {
 		c.ProjDim = 64
 	}
@@ -281,18 +308,15 @@ func (m *Model) Candidates() int { return m.nCand }
 func (m *Model) Rows() int { return len(m.rows) }
 
 type scratch struct {
-	scores  []float32
-	touched []uint32
-	top     topK
-	probe   topK
-	proj    []float32
-	cand    []uint32
-	base    []uint32  // sparse-ivf: probed list i's offset in rowScores
-	fp      []featRun // sparse-ivf: the query features' postings
-	runs    []postRun // sparse-ivf: their runs in the probed lists
-	sink    uint32    // sparse-ivf: keeps the touching loads alive
-	bits    []uint64  // ivf: query features, one bit per feature
-	qval    []float32 // ivf: query values by feature, 0 elsewhere
+	scores   []float32
+	touched  []uint32
+	top      topK
+	probe    topK
+	proj     []float32
+	cand     []uint32
+	groupTop topK      // sparse-ivf: the groups looked into
+	bits     []uint64  // ivf: query features, one bit per feature
+	qval     []float32 // ivf: query values by feature, 0 elsewhere
 	// ivf: similarity of the query to every centroid, and to every row
 	// of one probed list.
 	listScores, rowScores []float32
@@ -302,18 +326,11 @@ func (m *Model) newScratch() any {
 	s := &scratch{top: topK{k: m.cfg.K}, probe: topK{k: m.cfg.Probe}}
 	switch {
 	case m.sparse != nil:
-		lists := m.sparse.lists()
-		s.listScores = make([]float32, lists)
-		sizes := make([]int, lists)
-		for c := range lists {
-			sizes[c] = int(m.sparse.listOff[c+1] - m.sparse.listOff[c])
-		}
-		slices.Sort(sizes)
-		room := 0
-		for _, n := range sizes[max(0, lists-m.cfg.Probe):] {
-			room += n
-		}
-		s.rowScores = make([]float32, room)
+		g := m.sparse.groups()
+		s.listScores = make([]float32, g)
+		s.groupTop.k = groupProbe(m.cfg.Probe, m.sparse.lists(), g)
+		s.bits = make([]uint64, (m.dim+63)/64)
+		s.qval = make([]float32, m.dim)
 	case m.ivf == nil:
 		s.scores = make([]float32, len(m.rows))
 	default:
