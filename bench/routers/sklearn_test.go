@@ -68,6 +68,7 @@ type skResult struct {
 type skKind struct {
 	Estimator      string         `json:"estimator"`
 	ChosenParams   map[string]any `json:"chosen_params"`
+	MultiOutput    bool           `json:"multi_output"`
 	FitSeconds     float64        `json:"fit_seconds"`
 	PredictSeconds float64        `json:"predict_seconds"`
 	Quality        [][]*float64   `json:"quality"`
@@ -267,10 +268,10 @@ func BenchmarkSKLearnSameSplit(b *testing.B) {
 						sk = append(sk, aiq(truth, skPred))
 						oursMean = append(oursMean, aiq(truth, withMeanCost(run.pred, train)))
 						skMean = append(skMean, aiq(truth, withMeanCost(skPred, train)))
-						b.Logf("%s %s seed %d: cost model: ours %.4f sklearn %.4f diff %+.4f | mean cost: ours %.4f sklearn %.4f diff %+.4f | fit: ours %.1f s (whole Train), sklearn %.1f s + tf-idf %.1f s (%d features), sklearn predict %.2f s; sklearn chose %v",
+						b.Logf("%s %s seed %d: cost model: ours %.4f sklearn %.4f diff %+.4f | mean cost: ours %.4f sklearn %.4f diff %+.4f | fit: ours %.1f s (whole Train), sklearn %.1f s + tf-idf %.1f s (%d features), sklearn predict %.2f s; sklearn multi-output %v, chose %v",
 							set.name, k.sk, seed, ours[len(ours)-1], sk[len(sk)-1], ours[len(ours)-1]-sk[len(sk)-1],
 							oursMean[len(oursMean)-1], skMean[len(skMean)-1], oursMean[len(oursMean)-1]-skMean[len(skMean)-1],
-							run.seconds, kr.FitSeconds, res.Vectorizer.FitSeconds, res.Vectorizer.Features, kr.PredictSeconds, kr.ChosenParams)
+							run.seconds, kr.FitSeconds, res.Vectorizer.FitSeconds, res.Vectorizer.Features, kr.PredictSeconds, kr.MultiOutput, kr.ChosenParams)
 					}
 				}
 				report := func(prefix string, o, s []float64) {
