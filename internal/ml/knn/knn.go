@@ -34,10 +34,11 @@ const (
 )
 
 // Sparse-ivf defaults: a group centroid keeps 256 features; lists hold
-// about 64 rows, since a query's time is mostly the rows it scores.
+// about 32 rows (at most 40), since a query's time is mostly the rows it
+// scores.
 const (
 	defaultCentroidTerms = 256
-	sparseRowsPerList    = 64
+	sparseRowsPerList    = 32
 )
 
 // Config holds the KNN hyper-parameters; zero values take the defaults noted.
@@ -54,8 +55,8 @@ type Config struct {
 	// (default 1).
 	Power float64 `yaml:"power" json:"power"`
 	// Lists is the number of ivf clusters (default 2*sqrt(rows)), or the
-	// target number of sparse-ivf lists (default rows/64; lists over
-	// twice the mean size are split, so there may be a few more).
+	// number of sparse-ivf lists (default rows/32; each holds at most 5/4
+	// of the mean).
 	Lists int `yaml:"lists" json:"lists"`
 	// Probe is how many clusters an ivf query scores (default 8), or
 	// how many lists a sparse-ivf query scores exactly (default 2).

@@ -1,9 +1,11 @@
 package knn
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/switchyard-ai/switchyard/internal/ml/feature"
 )
@@ -11,10 +13,10 @@ import (
 // sparseIVF is the approximate index for sparse tf-idf rows: a two-level
 // spherical k-means on the rows themselves (no projection) with centroids
 // truncated to their heaviest terms. About sqrt(Lists) groups split the
-// rows, and each group's rows are split again into its share of the Lists
-// lists of about a hundred rows. A query scores the group centroids, then
-// the list centroids of its best groups, then every row of its Probe best
-// lists exactly.
+// rows, and each group's rows are split again, in proportion to its size,
+// into lists of about 32 rows (by default), none over 5/4 of its group's
+// mean. A query scores the group centroids, then the list centroids of its
+// best groups, then every row of its Probe best lists exactly.
 //
 // Why not the projected "ivf": a 64-dimension random-sign projection adds
 // noise of about 1/8 in cosine, while the similarities that separate a
@@ -22,14 +24,14 @@ import (
 // synthetic.Realistic). Clustering the sparse vectors keeps the terms the
 // rows of a list share (topic words, common words) in its centroid.
 //
-// Why small lists read row by row: the time of a query is memory, not
-// arithmetic. Scoring ~300-row lists through an inverted index grouped by
-// list cost ~130 us on this machine with the other helpers' load (31 us
-// when the same query ran again, its data cached): a query's ~190 features
-// each have their postings elsewhere in hundreds of megabytes. A list's
-// rows here lie side by side in one arena, so a probe is one sequential
-// read that the hardware prefetches, a bit test per row nonzero against the
-// query's 32 KiB feature bitset.
+// Why small lists read row by row: a query's time is the rows it scores.
+// Scoring ~300-row lists through an inverted index grouped by list cost
+// ~130 us on this machine under the other helpers' load (31 us when the
+// same query ran again, its data cached): a query's ~190 features each have
+// their postings elsewhere in hundreds of megabytes. Here a list's rows lie
+// side by side in one arena, a probe is one sequential read, and its cost
+// is a bit test per row nonzero (~3 ns each here) against the query's
+// 32 KiB feature bitset: ~40 rows of ~190 nonzeros.
 type sparseIVF struct {
 	// Stored. The fine lists of group g are groupOff[g]:groupOff[g+1];
 	// the rows of list l are listRow[listOff[l]:listOff[l+1]], ascending.
@@ -96,26 +98,10 @@ func buildSparseIVF(ctx context.Context, cfg Config, rows []feature.Vector, dim 
 		if err != nil {
 			return nil, err
 		}
-		// A query's time is its lists' rows, and spherical k-means leaves
-		// some lists several times the mean (their smoother centroids
-		// also attract more queries), so a list over twice the target is
-		// split again.
 		for c := range lists {
-			if len(lists[c]) <= 2*target {
-				fine = append(fine, cents[c])
-				sv.listRow = append(sv.listRow, lists[c]...)
-				sv.listOff = append(sv.listOff, uint32(len(sv.listRow)))
-				continue
-			}
-			sub, subCents, err := splitLists(ctx, rows, lists[c], (len(lists[c])+target-1)/target, terms, dim, grng)
-			if err != nil {
-				return nil, err
-			}
-			for j := range sub {
-				fine = append(fine, subCents[j])
-				sv.listRow = append(sv.listRow, sub[j]...)
-				sv.listOff = append(sv.listOff, uint32(len(sv.listRow)))
-			}
+			fine = append(fine, cents[c])
+			sv.listRow = append(sv.listRow, lists[c]...)
+			sv.listOff = append(sv.listOff, uint32(len(sv.listRow)))
 		}
 		sv.groupOff = append(sv.groupOff, uint32(len(fine)))
 	}
@@ -148,27 +134,61 @@ func (sv *sparseIVF) derive(rows []feature.Vector, dim int) {
 // (about 100 of them at 100,000 rows).
 func fineTerms(terms int) int { return max(1, terms/8) }
 
-// splitLists clusters members into k lists (members ascending, so each
-// list is too), dropping empty ones.
+// splitLists clusters members into k lists of at most 5/4 of the mean
+// size (members ascending, so each list is too), dropping empty ones.
+//
+// Plain k-means left lists of 1 to 580 rows where the mean was 24, and the
+// big lists' smoother centroids drew most queries, whose time is the rows
+// they score; so after the k-means rounds the rows are placed greedily,
+// the most decided first (largest best similarity, ties to the lower row),
+// each in the most similar list that still has room. A list's centroid is
+// then the mean of the rows it got.
 func splitLists(ctx context.Context, rows []feature.Vector, members []uint32, k, terms, dim int, rng *rand.Rand) ([][]uint32, []feature.Vector, error) {
 	if k == 0 {
 		return nil, nil, nil
 	}
-	cs, assign, err := kmeans(ctx, rows, members, k, terms, dim, rng)
+	cs, _, err := kmeans(ctx, rows, members, k, terms, dim, rng)
 	if err != nil {
 		return nil, nil, err
 	}
-	lists := make([][]uint32, k)
-	for i, c := range assign {
-		lists[c] = append(lists[c], members[i])
+	capacity := (5*len(members) + 4*k - 1) / (4 * k)
+	sims := make([]float32, len(members)*k)
+	best := make([]float32, len(members))
+	for i, r := range members {
+		sc := sims[i*k : (i+1)*k]
+		cs.score(rows[r], sc)
+		best[i] = slices.Max(sc)
 	}
+	order := make([]int, len(members))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(best[b], best[a]) })
+	lists := make([][]uint32, k)
+	pref := make([]int, k)
+	for _, i := range order {
+		sc := sims[i*k : (i+1)*k]
+		for c := range pref {
+			pref[c] = c
+		}
+		slices.SortStableFunc(pref, func(a, b int) int { return cmp.Compare(sc[b], sc[a]) })
+		for _, c := range pref {
+			if len(lists[c]) < capacity {
+				lists[c] = append(lists[c], members[i])
+				break
+			}
+		}
+	}
+	acc := make([]float32, dim)
 	var outL [][]uint32
 	var outC []feature.Vector
 	for c := range k {
-		if len(lists[c]) > 0 {
-			outL = append(outL, lists[c])
-			outC = append(outC, cs.get(c))
+		if len(lists[c]) == 0 {
+			continue
 		}
+		slices.Sort(lists[c])
+		outL = append(outL, lists[c])
+		outC = append(outC, centroidOf(rows, lists[c], acc, terms))
 	}
 	return outL, outC, nil
 }

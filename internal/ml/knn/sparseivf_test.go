@@ -275,20 +275,20 @@ func TestSparseIVFBadInput(t *testing.T) {
 	}
 }
 
-// TestSparseIVFSmallSets covers the edges of the defaults (rows/64 lists
-// is 0 below 64 rows) and of the clustering (groups and lists with one row):
+// TestSparseIVFSmallSets covers the edges of the defaults (rows/32 lists
+// is 0 below 32 rows) and of the clustering (groups and lists with one row):
 // training and loading work, and probing every list predicts exactly what
 // the exact index does.
 func TestSparseIVFSmallSets(t *testing.T) {
 	d := synthetic.Vectors(300, 8, 3)
-	for _, n := range []int{1, 2, 5, 63, 64, 300} {
+	for _, n := range []int{1, 2, 5, 31, 32, 300} {
 		t.Run("", func(t *testing.T) {
 			x, y := d.X[:n], d.Q[:n]
 			m, err := Train(context.Background(), Config{K: 3, Index: IndexSparseIVF, Seed: 1}, x, synthetic.Dim, y, nil)
 			if err != nil {
 				t.Fatalf("%d rows: %v", n, err)
 			}
-			if want := max(1, n/64); m.cfg.Lists != want || m.cfg.Probe != min(2, n) {
+			if want := max(1, n/32); m.cfg.Lists != want || m.cfg.Probe != min(2, n) {
 				t.Fatalf("%d rows: lists %d probe %d, want %d and %d", n, m.cfg.Lists, m.cfg.Probe, want, min(2, n))
 			}
 			all, err := Train(context.Background(), Config{K: 3, Index: IndexSparseIVF, Lists: max(1, n/4), Probe: n, Seed: 1}, x, synthetic.Dim, y, nil)
