@@ -216,7 +216,7 @@ func (m *Model) searchSparseIVF(x feature.Vector, s *scratch) {
 	for _, g := range s.groupTop.items {
 		for l := sv.groupOff[g.row]; l < sv.groupOff[g.row+1]; l++ {
 			lo, hi := sv.fine.off[l], sv.fine.off[l+1]
-			s.probe.push(s.dot(sv.fine.idx[lo:hi], sv.fine.val[lo:hi]), l)
+			s.probe.push(s.gather(sv.fine.idx[lo:hi], sv.fine.val[lo:hi]), l)
 		}
 	}
 	for _, l := range s.probe.items {
@@ -233,6 +233,23 @@ func (m *Model) searchSparseIVF(x feature.Vector, s *scratch) {
 			s.qval[ix] = 0
 		}
 	}
+}
+
+// gather is the query's dot product with a list centroid, reading s.qval
+// (zero off the query) for every centroid feature. A list centroid's
+// features are common words, about half of them in any query, so the bit
+// test of dot mispredicts half the time: list scoring took 7 ns a feature
+// with it, 3.8 without. Adding the zeros leaves the sum as dot's, so the
+// same lists are ranked. (Reading a small array of the list centroids'
+// features renumbered, or four sums side by side, gained nothing
+// measurable.)
+func (s *scratch) gather(idx []uint32, val []float32) float32 {
+	val = val[:len(idx)]
+	var d float32
+	for k, ix := range idx {
+		d += s.qval[ix] * val[k]
+	}
+	return d
 }
 
 // dot is the query's dot product with a sparse vector, the query held in
