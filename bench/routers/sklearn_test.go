@@ -19,6 +19,7 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/dataset"
 	"github.com/switchyard-ai/switchyard/internal/ml/eval"
 	"github.com/switchyard-ai/switchyard/internal/ml/router"
+	"github.com/switchyard-ai/switchyard/internal/ml/svm"
 )
 
 // sklearnPython is the interpreter that has Debian's python3-sklearn (1.2.1,
@@ -292,5 +293,43 @@ func BenchmarkSKLearnSameSplit(b *testing.B) {
 				b.Logf("scikit-learn %s, estimator %s", version, k.sk)
 			})
 		}
+	}
+}
+
+// BenchmarkCVSVMDCRouter is the follow-up to scikit-learn's SVR matching our
+// SVM on dcrouter's same splits: SVM settings compared by cross-validated
+// AIQ on the training split of seed 7 only (BenchmarkCV's four re-splits;
+// the test split is never read). Run:
+// go test ./bench/routers -run '^$' -bench CVSVMDCRouter -benchtime 1x -v
+func BenchmarkCVSVMDCRouter(b *testing.B) {
+	for _, v := range []struct {
+		name string
+		cfg  svm.Config
+	}{
+		{"linear-c0.3", svm.Config{C: 0.3}},
+		{"linear-c0.1", svm.Config{C: 0.1}},
+		{"linear-c1", svm.Config{C: 1}},
+		{"linear-c0.03", svm.Config{C: 0.03}},
+		{"linear-c0.2", svm.Config{C: 0.2}},
+		{"linear-c0.3-calib0.1", svm.Config{C: 0.3, CalibFrac: 0.1}},
+		{"linear-c0.3-calib0.3", svm.Config{C: 0.3, CalibFrac: 0.3}},
+		{"linear-c0.3-mindf2", svm.Config{C: 0.3, MinDF: 2}},
+		{"rff1024-g1-c1", svm.Config{Kernel: svm.KernelRFF, RFFDim: 1024, Gamma: 1, C: 1}},
+		{"rff1024-g2-c1", svm.Config{Kernel: svm.KernelRFF, RFFDim: 1024, Gamma: 2, C: 1}},
+		{"rff4096-g1-c1", svm.Config{Kernel: svm.KernelRFF, RFFDim: 4096, Gamma: 1, C: 1}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			train, _ := loadDCRouter(b)
+			cfg := Config("dcrouter", router.KindSVM)
+			cfg.SVM = v.cfg
+			var m float64
+			var each []float64
+			for b.Loop() {
+				p, tr := cvPreds(b, train, cfg, 4)
+				m, each = meanAIQ(p, tr)
+			}
+			b.ReportMetric(m, "cv_aiq")
+			b.Logf("dcrouter svm %s: folds %.4f", v.name, each)
+		})
 	}
 }
