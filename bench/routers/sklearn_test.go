@@ -230,8 +230,11 @@ func oursPredict(tb testing.TB, set, kind string, seed int64, train, test []data
 //
 // Metrics: mean AIQ of each side and the mean and sd of (ours - sklearn)
 // over the splits, under both cost rules; per-split figures and fit times
-// are logged. Skips when /usr/bin/python3 has no scikit-learn. Run:
-// go test ./bench/routers -run '^$' -bench SKLearnSameSplit -benchtime 1x -v
+// are logged. Skips when /usr/bin/python3 has no scikit-learn. Run one set
+// and estimator at a time, with SKLEARN_SEEDS for the slow ones: scikit-learn's
+// per-candidate MLP takes ~40 minutes per RouterBench split on two cores and
+// SVR 3-4 minutes; KNN and LinearSVR about a minute. For example:
+// go test ./bench/routers -run '^$' -bench 'SKLearnSameSplit/routerbench/knn$' -benchtime 1x -v -timeout 90m
 func BenchmarkSKLearnSameSplit(b *testing.B) {
 	version := requireSKLearn(b)
 	seeds := splitSeeds
