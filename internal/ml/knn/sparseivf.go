@@ -56,9 +56,11 @@ func (sv *sparseIVF) groups() int { return sv.coarse.n() }
 func groupCount(lists int) int { return max(1, int(math.Ceil(math.Sqrt(float64(lists))))) }
 
 // groupProbe is how many groups a query looks into: enough to hold Probe
-// lists at the mean group size, plus one.
+// lists at the mean group size. (One more group changed a quarter of the
+// probe-1 predictions at 100,000 rows by 0.003 on average, at a sixth of
+// the search time.)
 func groupProbe(probe, lists, groups int) int {
-	return min(groups, 1+(probe*groups+lists-1)/lists)
+	return min(groups, max(1, (probe*groups+lists-1)/lists))
 }
 
 // buildSparseIVF clusters rows into groups, then each group into its
