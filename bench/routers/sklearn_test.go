@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/internal/dataset"
 	"github.com/switchyard-ai/switchyard/internal/ml/eval"
+	"github.com/switchyard-ai/switchyard/internal/ml/feature"
 	"github.com/switchyard-ai/switchyard/internal/ml/router"
 	"github.com/switchyard-ai/switchyard/internal/ml/svm"
 )
@@ -305,26 +306,36 @@ func BenchmarkSKLearnSameSplit(b *testing.B) {
 // the test split is never read). Run:
 // go test ./bench/routers -run '^$' -bench CVSVMDCRouter -benchtime 1x -v
 func BenchmarkCVSVMDCRouter(b *testing.B) {
+	feat := func(w, c [2]int) feature.Config {
+		return feature.Config{Kind: feature.KindTFIDF, WordNgrams: w, CharNgrams: c}
+	}
 	for _, v := range []struct {
 		name string
 		cfg  svm.Config
+		feat feature.Config
 	}{
-		{"linear-c0.3", svm.Config{C: 0.3}},
-		{"linear-c0.1", svm.Config{C: 0.1}},
-		{"linear-c1", svm.Config{C: 1}},
-		{"linear-c0.03", svm.Config{C: 0.03}},
-		{"linear-c0.2", svm.Config{C: 0.2}},
-		{"linear-c0.3-calib0.1", svm.Config{C: 0.3, CalibFrac: 0.1}},
-		{"linear-c0.3-calib0.3", svm.Config{C: 0.3, CalibFrac: 0.3}},
-		{"linear-c0.3-mindf2", svm.Config{C: 0.3, MinDF: 2}},
-		{"rff1024-g1-c1", svm.Config{Kernel: svm.KernelRFF, RFFDim: 1024, Gamma: 1, C: 1}},
-		{"rff1024-g2-c1", svm.Config{Kernel: svm.KernelRFF, RFFDim: 1024, Gamma: 2, C: 1}},
-		{"rff4096-g1-c1", svm.Config{Kernel: svm.KernelRFF, RFFDim: 4096, Gamma: 1, C: 1}},
+		{"linear-c0.3", svm.Config{C: 0.3}, feature.Config{}},
+		{"linear-c0.1", svm.Config{C: 0.1}, feature.Config{}},
+		{"linear-c1", svm.Config{C: 1}, feature.Config{}},
+		{"linear-c0.03", svm.Config{C: 0.03}, feature.Config{}},
+		{"linear-c0.2", svm.Config{C: 0.2}, feature.Config{}},
+		{"linear-c0.3-calib0.1", svm.Config{C: 0.3, CalibFrac: 0.1}, feature.Config{}},
+		{"linear-c0.3-calib0.3", svm.Config{C: 0.3, CalibFrac: 0.3}, feature.Config{}},
+		{"linear-c0.3-mindf2", svm.Config{C: 0.3, MinDF: 2}, feature.Config{}},
+		{"rff1024-g1-c1", svm.Config{Kernel: svm.KernelRFF, RFFDim: 1024, Gamma: 1, C: 1}, feature.Config{}},
+		{"rff1024-g2-c1", svm.Config{Kernel: svm.KernelRFF, RFFDim: 1024, Gamma: 2, C: 1}, feature.Config{}},
+		{"rff4096-g1-c1", svm.Config{Kernel: svm.KernelRFF, RFFDim: 4096, Gamma: 1, C: 1}, feature.Config{}},
+		{"linear-c0.3-w1", svm.Config{C: 0.3}, feat([2]int{1, 1}, [2]int{})},
+		{"linear-c0.3-w13", svm.Config{C: 0.3}, feat([2]int{1, 3}, [2]int{})},
+		{"linear-c0.3-w12c35", svm.Config{C: 0.3}, feat([2]int{1, 2}, [2]int{3, 5})},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			train, _ := loadDCRouter(b)
 			cfg := Config("dcrouter", router.KindSVM)
 			cfg.SVM = v.cfg
+			if v.feat.Kind != "" {
+				cfg.Featurizer = v.feat
+			}
 			var m float64
 			var each []float64
 			for b.Loop() {
