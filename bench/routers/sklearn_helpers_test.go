@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,7 +24,7 @@ func TestReadSKResult(t *testing.T) {
 		{"ok", `{"candidates":["a","b"],"test_rows":2,"kinds":{"knn":{"quality":[[0.1,null],[0.2,0.3]]}}}`, "", 2},
 		{"not json", `{"candidates":`, "unexpected end", 2},
 		{"other kind", `{"candidates":["a"],"test_rows":1,"kinds":{"mlp":{"quality":[[0.1]]}}}`, `no "knn" predictions`, 1},
-		{"short", `{"candidates":["a"],"test_rows":1,"kinds":{"knn":{"quality":[[0.1]]}}}`, "1 rows, want 2", 2},
+		{"short", `{"candidates":["a"],"test_rows":1,"kinds":{"knn":{"quality":[[0.1]]}}}`, "knn: 1 rows, want 2", 2},
 		{"ragged", `{"candidates":["a","b"],"test_rows":1,"kinds":{"knn":{"quality":[[0.1]]}}}`, "row 0 has 1 values for 2 candidates", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,5 +86,62 @@ func TestWithMeanCost(t *testing.T) {
 	}
 	if pred.Cost[0][0] != 7 {
 		t.Error("withMeanCost changed its input")
+	}
+}
+
+// TestSKLearnScriptLearnsTopics runs the reference script on small generated
+// data where the answer is known (prompts about cooking are answered well
+// only by model "chef", prompts about code only by "coder") and checks each
+// estimator ranks the right model first on held-out prompts. It skips where
+// /usr/bin/python3 has no scikit-learn.
+func TestSKLearnScriptLearnsTopics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Python with scikit-learn (~15 s)")
+	}
+	requireSKLearn(t)
+	f := func(v float64) *float64 { return &v }
+	topics := []struct{ words, good string }{
+		{"recipe oven bake flour sugar butter simmer", "chef"},
+		{"function compile pointer loop variable golang", "coder"},
+	}
+	var train, test []dataset.Row
+	for i := range 60 {
+		tp := topics[i%2]
+		w := strings.Fields(tp.words)
+		prompt := w[i%len(w)] + " " + w[(i/2)%len(w)] + " " + w[(i/3)%len(w)] + " question " + string(rune('a'+i%26))
+		row := dataset.Row{ID: strconv.Itoa(i), Prompt: prompt, Outcomes: map[string]dataset.Outcome{}}
+		for _, m := range []string{"chef", "coder"} {
+			q := 0.0
+			if m == tp.good {
+				q = 1
+			}
+			row.Outcomes[m] = dataset.Outcome{Quality: f(q), Cost: f(1)}
+		}
+		if i < 48 {
+			train = append(train, row)
+		} else {
+			test = append(test, row)
+		}
+	}
+	kinds := []string{"knn", "mlp", "svm", "linsvr"}
+	res := runSKLearn(t, train, test, 7, kinds...)
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			k := res.Kinds[kind]
+			col := map[string]int{}
+			for j, n := range res.Candidates {
+				col[n] = j
+			}
+			for i, row := range test {
+				good, bad := "chef", "coder"
+				if row.Outcomes["coder"].Quality != nil && *row.Outcomes["coder"].Quality == 1 {
+					good, bad = bad, good
+				}
+				q := k.Quality[i]
+				if q[col[good]] == nil || q[col[bad]] == nil || *q[col[good]] <= *q[col[bad]] {
+					t.Errorf("test row %d %q: %s predicted %v, %s %v; want %s ahead", i, row.Prompt, good, q[col[good]], bad, q[col[bad]], good)
+				}
+			}
+		})
 	}
 }

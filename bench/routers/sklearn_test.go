@@ -77,9 +77,9 @@ type skKind struct {
 }
 
 // runSKLearn writes train and test as Switchyard data sets in a temporary
-// directory, runs the reference script for one estimator kind and returns
-// its checked output.
-func runSKLearn(tb testing.TB, train, test []dataset.Row, kind string, seed int64) (skResult, skKind) {
+// directory, runs the reference script for the given estimator kinds and
+// returns its checked output.
+func runSKLearn(tb testing.TB, train, test []dataset.Row, seed int64, kinds ...string) skResult {
 	tb.Helper()
 	dir := tb.TempDir()
 	if keep := os.Getenv("SKLEARN_KEEP"); keep != "" {
@@ -97,7 +97,7 @@ func runSKLearn(tb testing.TB, train, test []dataset.Row, kind string, seed int6
 		tb.Fatal(err)
 	}
 	args := []string{sklearnScript, "--train", trainPath, "--test", testPath,
-		"--out", outPath, "--kinds", kind, "--seed", strconv.FormatInt(seed, 10)}
+		"--out", outPath, "--kinds", strings.Join(kinds, ","), "--seed", strconv.FormatInt(seed, 10)}
 	if os.Getenv("SKLEARN_MULTI") != "" {
 		args = append(args, "--multi")
 	}
@@ -107,16 +107,16 @@ func runSKLearn(tb testing.TB, train, test []dataset.Row, kind string, seed int6
 	if err := cmd.Run(); err != nil {
 		tb.Fatalf("run %s: %v\n%s", sklearnScript, err, stderr.String())
 	}
-	res, err := readSKResult(outPath, len(test), kind)
+	res, err := readSKResult(outPath, len(test), kinds...)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return res, res.Kinds[kind]
+	return res
 }
 
 // readSKResult reads the script's output and checks it covers every test
-// row and candidate.
-func readSKResult(path string, rows int, kind string) (skResult, error) {
+// row and candidate for each of kinds.
+func readSKResult(path string, rows int, kinds ...string) (skResult, error) {
 	var res skResult
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -125,16 +125,18 @@ func readSKResult(path string, rows int, kind string) (skResult, error) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		return res, fmt.Errorf("read sklearn predictions %s: %w", path, err)
 	}
-	k, ok := res.Kinds[kind]
-	switch {
-	case !ok:
-		return res, fmt.Errorf("sklearn predictions %s: no %q predictions", path, kind)
-	case res.TestRows != rows || len(k.Quality) != rows:
-		return res, fmt.Errorf("sklearn predictions %s: %d rows, want %d", path, len(k.Quality), rows)
-	}
-	for i, q := range k.Quality {
-		if len(q) != len(res.Candidates) {
-			return res, fmt.Errorf("sklearn predictions %s: row %d has %d values for %d candidates", path, i, len(q), len(res.Candidates))
+	for _, kind := range kinds {
+		k, ok := res.Kinds[kind]
+		switch {
+		case !ok:
+			return res, fmt.Errorf("sklearn predictions %s: no %q predictions", path, kind)
+		case res.TestRows != rows || len(k.Quality) != rows:
+			return res, fmt.Errorf("sklearn predictions %s: %s: %d rows, want %d", path, kind, len(k.Quality), rows)
+		}
+		for i, q := range k.Quality {
+			if len(q) != len(res.Candidates) {
+				return res, fmt.Errorf("sklearn predictions %s: %s: row %d has %d values for %d candidates", path, kind, i, len(q), len(res.Candidates))
+			}
 		}
 	}
 	return res, nil
@@ -267,7 +269,8 @@ func BenchmarkSKLearnSameSplit(b *testing.B) {
 						if !slices.Equal(run.pred.Candidates, truth.Candidates) {
 							b.Fatalf("router candidates %v differ from the data's %v", run.pred.Candidates, truth.Candidates)
 						}
-						res, kr := runSKLearn(b, train, test, k.sk, seed)
+						res := runSKLearn(b, train, test, seed, k.sk)
+						kr := res.Kinds[k.sk]
 						skPred := withQuality(run.pred, res, kr)
 						ours = append(ours, aiq(truth, run.pred))
 						sk = append(sk, aiq(truth, skPred))
