@@ -2,14 +2,17 @@
 // similarity-weighted mean of the qualities observed on its k nearest
 // training prompts (cosine similarity).
 //
-// Two indexes find the neighbours. The exact index scores a query against
+// Three indexes find the neighbours. The exact index scores a query against
 // every training row: for sparse L2-normalised tf-idf it walks an inverted
 // index over the query's nonzero features, so rows sharing no feature cost
 // nothing; for dense embeddings it is one matrix-vector product. The "ivf"
 // index is approximate, for large sets: rows are projected to a few dozen
 // dimensions by hashed random signs, clustered by spherical k-means, and a
 // query scores only the rows of its nearest clusters in the projection, then
-// re-ranks a short list by exact cosine.
+// re-ranks a short list by exact cosine. The "sparse-ivf" index is
+// approximate too: two-level spherical k-means on the sparse rows
+// themselves, and a query scores every row of its nearest lists exactly
+// (sparseivf.go has why).
 package knn
 
 import (
