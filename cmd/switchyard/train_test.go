@@ -109,6 +109,8 @@ func TestTrainBadConfig(t *testing.T) {
 		{"file and train", strings.Replace(good, "  test: test.jsonl", "  file: test.jsonl", 1), "either file"},
 		{"wrong section", good + "mlp: {hidden: [4]}\n", `section "mlp"`},
 		{"bad featurizer", strings.Replace(good, "kind: tfidf", "kind: bow", 1), `featurizer: unknown kind "bow"`},
+		{"bad knn index", good + "knn: {index: hnsw}\n", `knn: index "hnsw"`},
+		{"bad knn probe", good + "knn: {index: sparse-ivf, probe: -1}\n", `knn: `},
 		{"bad fraction", strings.Replace(good, "balanced: 0.98", "balanced: 1.5", 1), "operating_points"},
 		{"no output", strings.Replace(good, "output: models/synth\n", "", 1), "output"},
 	} {

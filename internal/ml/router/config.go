@@ -91,6 +91,12 @@ func (c FileConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("section %q given but kind is %q", kind, c.Kind))
 		}
 	}
+	if c.KNN != nil {
+		// Before any featurizing: a bad index option is a config error.
+		if err := c.KNN.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	d := c.Data
 	switch {
 	case d.File != "" && d.Train != "":
