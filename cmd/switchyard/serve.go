@@ -21,7 +21,6 @@ import (
 
 	"github.com/switchyard-ai/switchyard/internal/config"
 	"github.com/switchyard-ai/switchyard/internal/gateway"
-	"github.com/switchyard-ai/switchyard/internal/gcfloor"
 	"github.com/switchyard-ai/switchyard/internal/telemetry"
 )
 
@@ -34,7 +33,6 @@ func init() {
 		listen        string
 		shutdownDelay time.Duration
 		pprofAddr     string
-		heapFloorMiB  int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE [--listen ADDR]",
@@ -55,16 +53,12 @@ streams finish, then the process exits.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			if heapFloorMiB < 0 {
-				return fmt.Errorf("--gc-heap-floor %d: must be 0 or more MiB", heapFloorMiB)
-			}
 			if os.Getenv("GOGC") == "" {
 				// A gateway's heap is small and its garbage is per request:
 				// collecting less often costs a little memory and takes GC
 				// marking off the request path, which sets tail latency on a
 				// one- or two-core replica. GOGC in the environment wins.
-				// gcfloor's package doc has the figures.
-				gcfloor.Start(uint64(heapFloorMiB)<<20, 400)
+				debug.SetGCPercent(400)
 				if os.Getenv("GOMEMLIMIT") == "" {
 					// ... but not without bound: near this soft limit the
 					// collector runs as often as it must.
@@ -81,7 +75,6 @@ streams finish, then the process exits.`,
 	cmd.Flags().StringVar(&cfgPath, "config", "", "config file (YAML)")
 	cmd.Flags().StringVar(&listen, "listen", "", "listen address, overriding the config's listen")
 	cmd.Flags().DurationVar(&shutdownDelay, "shutdown-delay", 0, "keep serving this long after readiness turns false on SIGTERM")
-	cmd.Flags().IntVar(&heapFloorMiB, "gc-heap-floor", 64, "let the heap grow to at least this many MiB between collections (0: GOGC 400 alone); ignored when GOGC is set")
 	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060) for profiling")
 	rootCmd.AddCommand(cmd)
 }
