@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    ?= ./...
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: all build test vet fmt-check services demo serve bench clean
+.PHONY: all build test vet fmt-check services demo serve bench sklearn-reference clean
 
 all: build
 
@@ -33,6 +33,14 @@ serve:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Issue 4's baseline on our own splits: the README's scikit-learn 1.2 recipe
+# (Debian's python3-sklearn is 1.2.1) against Switchyard's routers, six splits,
+# about 75 minutes on 2 cores. Not part of `make test`. The slower MLP runs are
+# in bench/notes/ml-sklearn.md.
+sklearn-reference:
+	@/usr/bin/python3 -c 'import sklearn, pandas' 2>/dev/null || (apt-get update && apt-get install -y python3-sklearn python3-pandas)
+	cd bench/routers && $(GO) test . -run '^$$' -bench 'SKLearnSameSplit/(routerbench|dcrouter)/(knn|linsvr|knn_cv|svm)$$' -benchtime 1x -v -timeout 120m
 
 clean:
 	rm -rf bin .switchyard
