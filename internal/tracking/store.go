@@ -247,42 +247,40 @@ func (t *StoreTracker) SetAlias(ctx context.Context, model, alias, version strin
 	})
 }
 
-// FindVersion implements Tracker.
-func (t *StoreTracker) FindVersion(ctx context.Context, model, source string) (ModelVersion, error) {
+// readRegistry reads a registered model's record; ErrNotFound when absent.
+func (t *StoreTracker) readRegistry(ctx context.Context, model string) (registryRecord, error) {
 	key, err := registryKey(model)
 	if err != nil {
-		return ModelVersion{}, err
+		return registryRecord{}, err
 	}
 	b, _, err := artifact.ReadAll(ctx, t.store, key)
 	if errors.Is(err, artifact.ErrNotFound) {
-		return ModelVersion{}, fmt.Errorf("%w: registered model %s", ErrNotFound, model)
+		return registryRecord{}, fmt.Errorf("%w: registered model %s", ErrNotFound, model)
 	}
 	if err != nil {
-		return ModelVersion{}, err
+		return registryRecord{}, err
 	}
 	var r registryRecord
 	if err := json.Unmarshal(b, &r); err != nil {
-		return ModelVersion{}, fmt.Errorf("registry %s: %w", model, err)
+		return registryRecord{}, fmt.Errorf("registry %s: %w", model, err)
+	}
+	return r, nil
+}
+
+// FindVersion implements Tracker.
+func (t *StoreTracker) FindVersion(ctx context.Context, model, source string) (ModelVersion, error) {
+	r, err := t.readRegistry(ctx, model)
+	if err != nil {
+		return ModelVersion{}, err
 	}
 	return newestWithSource(model, source, r.Versions)
 }
 
 // VersionByAlias implements Tracker.
 func (t *StoreTracker) VersionByAlias(ctx context.Context, model, alias string) (ModelVersion, error) {
-	key, err := registryKey(model)
+	r, err := t.readRegistry(ctx, model)
 	if err != nil {
 		return ModelVersion{}, err
-	}
-	b, _, err := artifact.ReadAll(ctx, t.store, key)
-	if errors.Is(err, artifact.ErrNotFound) {
-		return ModelVersion{}, fmt.Errorf("%w: registered model %s", ErrNotFound, model)
-	}
-	if err != nil {
-		return ModelVersion{}, err
-	}
-	var r registryRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return ModelVersion{}, fmt.Errorf("registry %s: %w", model, err)
 	}
 	v, ok := r.Aliases[alias]
 	if !ok {
