@@ -205,11 +205,24 @@ func randomRecord(rng *rand.Rand) *DecisionRecord {
 	switch rng.IntN(4) {
 	case 0:
 		v := feature.Vector{}
-		for i := range rng.IntN(6) {
+		for i := range rng.IntN(12) {
 			v.Idx = append(v.Idx, uint32(i*rng.IntN(1<<18)))
 			f := float32(randomFloat(rng))
-			if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+			switch {
+			case math.IsNaN(float64(f)) || math.IsInf(float64(f), 0):
 				f = 0.5
+			case i > 0 && rng.IntN(2) == 0:
+				// Captured prompts repeat values: the appender copies
+				// a repeated value's digits, so repeats must be tested,
+				// next to values that differ only in sign or last bit.
+				switch prev := v.Val[i-1]; rng.IntN(3) {
+				case 0:
+					f = prev
+				case 1:
+					f = -prev
+				default:
+					f = math.Nextafter32(prev, 1)
+				}
 			}
 			v.Val = append(v.Val, f)
 		}

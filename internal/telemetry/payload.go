@@ -172,11 +172,25 @@ func appendFeatures(b []byte, f any) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
+		// A captured prompt's values repeat: every term seen once has the
+		// same normalised weight, and most terms are seen once. Copying the
+		// previous value's digits skips most of the float formatting,
+		// which was the largest part of building the payload.
+		var prev float32
+		prevAt, prevEnd := -1, -1
 		for i, x := range v.Val {
 			if i > 0 {
 				b = append(b, ',')
 			}
+			if prevAt >= 0 && math.Float32bits(x) == math.Float32bits(prev) {
+				n := len(b)
+				b = append(b, b[prevAt:prevEnd]...)
+				prevAt, prevEnd = n, len(b)
+				continue
+			}
+			prev, prevAt = x, len(b)
 			b = appendFloat(b, float64(x), 32)
+			prevEnd = len(b)
 		}
 		b = append(b, ']')
 	}
