@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -60,7 +62,12 @@ var knnFixture = struct {
 
 func knnHeldOutData() synthetic.Data { return synthetic.Realistic(knnHeldOut, 500, 2) }
 
-// knnRouter trains (once per process) the router of variant name.
+// knnRouter trains (once per process) the router of variant name. With
+// SWITCHYARD_KNN100K_CACHE set to a directory, a router saved there by an
+// earlier run is loaded instead of trained (and a trained one is saved):
+// for iterating on the search, whose derived layout is rebuilt on load.
+// Clear the directory after changing the build or the training config: a
+// cached router keeps the clustering it was trained with.
 func knnRouter(b *testing.B, name string) *router.Router {
 	knnFixture.Lock()
 	defer knnFixture.Unlock()
@@ -78,6 +85,14 @@ func knnRouter(b *testing.B, name string) *router.Router {
 		b.Fatalf("unknown knn variant %q", name)
 	}
 	v := knnVariants[i]
+	cache := os.Getenv("SWITCHYARD_KNN100K_CACHE")
+	if cache != "" {
+		if r, err := router.Load(context.Background(), filepath.Join(cache, name)); err == nil {
+			b.Logf("%s: loaded from %s", name, cache)
+			knnFixture.routers[name] = r
+			return r
+		}
+	}
 	train := synthRows(synthetic.Realistic(knnTrainRows, 500, v.sample))
 	tc := router.TrainConfig{Name: "lat", Version: "1", Kind: router.KindKNN, KNN: v.cfg, Seed: 7,
 		Featurizer: feature.Config{Kind: feature.KindTFIDF}, NoRefit: true, ValFrac: 0.02}
@@ -86,6 +101,11 @@ func knnRouter(b *testing.B, name string) *router.Router {
 		b.Fatal(err)
 	}
 	b.Logf("%s: trained in %.1f s", name, sum.Seconds)
+	if cache != "" {
+		if err := r.Save(filepath.Join(cache, name)); err != nil {
+			b.Fatal(err)
+		}
+	}
 	knnFixture.routers[name] = r
 	return r
 }
