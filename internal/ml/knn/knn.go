@@ -321,6 +321,10 @@ type scratch struct {
 	groupTop topK      // sparse-ivf: the groups looked into
 	bits     []uint64  // ivf: query features, one bit per feature
 	qval     []float32 // ivf: query values by feature, 0 elsewhere
+	acc      []float32 // sparse-ivf: the similarities of one list's rows
+	qwords   []uint32  // sparse-ivf: the words of bits the query uses
+	hits     []wordHit // sparse-ivf: those a probed list uses too
+	spans    []postSpan
 	// ivf: similarity of the query to every centroid, and to every row
 	// of one probed list.
 	listScores, rowScores []float32
@@ -335,6 +339,10 @@ func (m *Model) newScratch() any {
 		s.groupTop.k = groupProbe(m.cfg.Probe, m.sparse.lists(), g)
 		s.bits = make([]uint64, (m.dim+63)/64)
 		s.qval = make([]float32, m.dim)
+		s.acc = make([]float32, m.sparse.inv.longest)
+		s.qwords = make([]uint32, 0, 1024)
+		s.hits = make([]wordHit, 1024)
+		s.spans = make([]postSpan, 0, 1024)
 	case m.ivf == nil:
 		s.scores = make([]float32, len(m.rows))
 	default:

@@ -24,14 +24,13 @@ import (
 // synthetic.Realistic). Clustering the sparse vectors keeps the terms the
 // rows of a list share (topic words, common words) in its centroid.
 //
-// Why small lists read row by row: a query's time is the rows it scores.
+// Why small lists: a query's time is the rows it scores.
 // Scoring ~300-row lists through an inverted index grouped by list cost
 // ~130 us on this machine under the other helpers' load (31 us when the
 // same query ran again, its data cached): a query's ~190 features each have
-// their postings elsewhere in hundreds of megabytes. Here a list's rows lie
-// side by side in one arena, a probe is one sequential read, and its cost
-// is a bit test per row nonzero (~3 ns each here) against the query's
-// 32 KiB feature bitset: ~40 rows of ~190 nonzeros.
+// their postings elsewhere in hundreds of megabytes. Here a list's rows
+// lie together, as an inverted index of their own (listinv.go), and a
+// probe is one sequential read of it.
 type sparseIVF struct {
 	// Stored. The fine lists of group g are groupOff[g]:groupOff[g+1];
 	// the rows of list l are listRow[listOff[l]:listOff[l+1]], ascending.
@@ -41,11 +40,9 @@ type sparseIVF struct {
 	listOff  []uint32
 	listRow  []uint32
 
-	// Derived on build and load: the rows in list order, row p (a
-	// position in listRow) at aIdx/aVal[aOff[p]:aOff[p+1]].
-	aOff []uint32
-	aIdx []uint32
-	aVal []float32
+	// Derived on build and load: each list's rows as a small inverted
+	// index over the features they use (listinv.go).
+	inv listIndex
 }
 
 func (sv *sparseIVF) lists() int  { return sv.fine.n() }
@@ -113,21 +110,10 @@ func buildSparseIVF(ctx context.Context, cfg Config, rows []feature.Vector, dim 
 }
 
 // derive builds what is not stored: the group centroids' feature-major
-// view and the row arena.
+// view and the lists' inverted indexes.
 func (sv *sparseIVF) derive(rows []feature.Vector, dim int) {
 	sv.coarse.index(dim)
-	total := 0
-	for _, r := range sv.listRow {
-		total += len(rows[r].Idx)
-	}
-	sv.aOff = make([]uint32, 1, len(sv.listRow)+1)
-	sv.aIdx = make([]uint32, 0, total)
-	sv.aVal = make([]float32, 0, total)
-	for _, r := range sv.listRow {
-		sv.aIdx = append(sv.aIdx, rows[r].Idx...)
-		sv.aVal = append(sv.aVal, rows[r].Val...)
-		sv.aOff = append(sv.aOff, uint32(len(sv.aIdx)))
-	}
+	sv.inv = buildListIndex(rows, sv.listOff, sv.listRow, dim)
 }
 
 // fineTerms is how many features a list centroid keeps: an eighth of a
@@ -208,8 +194,12 @@ func (m *Model) searchSparseIVF(x feature.Vector, s *scratch) {
 	for g, v := range gs {
 		s.groupTop.push(v, uint32(g))
 	}
+	s.qwords = s.qwords[:0]
 	for k, ix := range x.Idx {
 		if int(ix) < m.dim {
+			if s.bits[ix>>6] == 0 {
+				s.qwords = append(s.qwords, ix>>6)
+			}
 			s.bits[ix>>6] |= 1 << (ix & 63)
 			s.qval[ix] = x.Val[k]
 		}
@@ -222,12 +212,7 @@ func (m *Model) searchSparseIVF(x feature.Vector, s *scratch) {
 		}
 	}
 	for _, l := range s.probe.items {
-		for p := sv.listOff[l.row]; p < sv.listOff[l.row+1]; p++ {
-			lo, hi := sv.aOff[p], sv.aOff[p+1]
-			if d := s.dot(sv.aIdx[lo:hi], sv.aVal[lo:hi]); d != 0 {
-				s.top.push(d, sv.listRow[p])
-			}
-		}
+		sv.scoreList(l.row, s)
 	}
 	for _, ix := range x.Idx {
 		if int(ix) < m.dim {
@@ -239,32 +224,18 @@ func (m *Model) searchSparseIVF(x feature.Vector, s *scratch) {
 
 // gather is the query's dot product with a list centroid, reading s.qval
 // (zero off the query) for every centroid feature. A list centroid's
-// features are common words, about half of them in any query, so the bit
-// test of dot mispredicts half the time: list scoring took 7 ns a feature
-// with it, 3.8 without. Adding the zeros leaves the sum as dot's, so the
-// same lists are ranked. (Reading a small array of the list centroids'
-// features renumbered, or four sums side by side, gained nothing
-// measurable.)
+// features are common words, about half of them in any query, so a bit
+// test mispredicts half the time: list scoring took 7 ns a feature with
+// it, 3.8 without. Adding the zeros leaves the sum as the bit-tested one,
+// so the same lists are ranked. (Reading a small array of the list
+// centroids' features renumbered, or four sums side by side, gained
+// nothing measurable; masking the value by the bit test instead of
+// reading s.qval everywhere was slower still.)
 func (s *scratch) gather(idx []uint32, val []float32) float32 {
 	val = val[:len(idx)]
 	var d float32
 	for k, ix := range idx {
 		d += s.qval[ix] * val[k]
-	}
-	return d
-}
-
-// dot is the query's dot product with a sparse vector, the query held in
-// s.bits and s.qval. (A branch-free form, reading a zero for the features
-// the query lacks, was a third slower: the branch is cheaper than the
-// extra multiply-adds.)
-func (s *scratch) dot(idx []uint32, val []float32) float32 {
-	val = val[:len(idx)]
-	var d float32
-	for k, ix := range idx {
-		if s.bits[ix>>6]&(1<<(ix&63)) != 0 {
-			d += s.qval[ix] * val[k]
-		}
 	}
 	return d
 }
