@@ -60,11 +60,15 @@ func main() {
 		pprofAddr   = flag.String("pprof", "", "pass --pprof ADDR to the gateway, for profiling it under load")
 		baseline    = flag.String("baseline", "", "a second switchyard binary (e.g. built from an older commit) measured in the same run as \"switchyard_baseline\"")
 		runs        = flag.Int("runs", 1, "repeat the whole measurement this many times and print medians and ratios over the runs")
+		baseEnv     = flag.String("baseline-env", "", "extra environment for the baseline gateway only, comma-separated KEY=VALUE (e.g. GOGC=off to see what garbage collection costs, with -baseline set to the same binary)")
 		rounds      = flag.Int("rounds", 3, "measure each target in this many interleaved slices of duration/rounds, so a change in the machine's load hits every target alike")
 	)
 	flag.Parse()
 	gatewayPprof = *pprofAddr
 	baselineBin, nRounds, nRuns = *baseline, max(*rounds, 1), max(*runs, 1)
+	if *baseEnv != "" {
+		baselineEnv = strings.Split(*baseEnv, ",")
+	}
 	if err := run(*rates, *streamRates, *duration, *warmup, *bin, *tracing, *out, *serverCPU, *clientCPU); err != nil {
 		log.Fatal(err)
 	}
@@ -73,6 +77,7 @@ func main() {
 var (
 	gatewayPprof string
 	baselineBin  string
+	baselineEnv  []string
 	nRounds      int
 	nRuns        int
 )
@@ -120,12 +125,12 @@ func run(rates, streamRates string, dur, warm time.Duration, bin, tracing, out, 
 	}
 	self, _ := os.Executable()
 	upAddr, proxyAddr, gwAddr := freeAddr(), freeAddr(), freeAddr()
-	mock, err := start(clientCPU, self, "mock", upAddr)
+	mock, err := start(clientCPU, nil, self, "mock", upAddr)
 	if err != nil {
 		return err
 	}
 	defer stop(mock)
-	proxy, err := start(serverCPU, self, "proxy", proxyAddr, "http://"+upAddr)
+	proxy, err := start(serverCPU, nil, self, "proxy", proxyAddr, "http://"+upAddr)
 	if err != nil {
 		return err
 	}
@@ -163,7 +168,7 @@ routes:
 	if gatewayPprof != "" {
 		args = append(args, "--pprof", gatewayPprof)
 	}
-	gw, err := start(serverCPU, bin, args...)
+	gw, err := start(serverCPU, nil, bin, args...)
 	if err != nil {
 		return err
 	}
@@ -180,7 +185,7 @@ routes:
 		if err := os.WriteFile(baseCfg, []byte(strings.Replace(cfg, "listen: "+gwAddr, "listen: "+baseAddr, 1)), 0o644); err != nil {
 			return err
 		}
-		base, err := start(serverCPU, baselineBin, "serve", "--config", baseCfg)
+		base, err := start(serverCPU, baselineEnv, baselineBin, "serve", "--config", baseCfg)
 		if err != nil {
 			return err
 		}
@@ -556,10 +561,12 @@ func freeAddr() string {
 	return l.Addr().String()
 }
 
-func start(cpu, bin string, args ...string) (*exec.Cmd, error) {
+// start runs bin on core cpu with GOMAXPROCS=1 and env added to this
+// process's environment.
+func start(cpu string, env []string, bin string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command("taskset", append([]string{"-c", cpu, bin}, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Env = append(append(os.Environ(), "GOMAXPROCS=1"), env...)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
