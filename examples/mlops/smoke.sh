@@ -453,27 +453,7 @@ models:
   cache_dir: $WORK/model-cache
   poll_interval: 60s
   redis_url: "\${REDIS_URL}"
-deployments:
-  - name: frontier
-    provider: simulated
-    model: sim-frontier
-    price: {input_per_mtok: 10, output_per_mtok: 30}
-    simulated: {quality: {code: 0.93, math: 0.92, science: 0.9, writing: 0.9, chat: 0.88, default: 0.9}, latency_ms: 4, output_tokens: 150, output_jitter: 0.2, seed: 1}
-  - name: coder
-    provider: simulated
-    model: sim-coder
-    price: {input_per_mtok: 0.6, output_per_mtok: 1.8}
-    simulated: {quality: {code: 0.92, math: 0.7, science: 0.5, writing: 0.35, chat: 0.5, default: 0.5}, latency_ms: 3, output_tokens: 130, output_jitter: 0.2, seed: 2}
-  - name: scholar
-    provider: simulated
-    model: sim-scholar
-    price: {input_per_mtok: 1.5, output_per_mtok: 4.5}
-    simulated: {quality: {code: 0.55, math: 0.91, science: 0.9, writing: 0.6, chat: 0.6, default: 0.6}, latency_ms: 3, output_tokens: 140, output_jitter: 0.2, seed: 3}
-  - name: small
-    provider: simulated
-    model: sim-small
-    price: {input_per_mtok: 0.1, output_per_mtok: 0.3}
-    simulated: {quality: {code: 0.3, math: 0.35, science: 0.55, writing: 0.89, chat: 0.88, default: 0.8}, latency_ms: 2, output_tokens: 110, output_jitter: 0.2, seed: 4}
+$(cat "$ROOT/internal/demo/deployments.yaml")
 strategies:
   # What a team runs before it has a router: always the best (dearest) model.
   - name: baseline
