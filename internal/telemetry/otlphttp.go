@@ -44,10 +44,25 @@ type wireExporter struct {
 func newWireExporter(url string) *wireExporter {
 	return &wireExporter{
 		url:        url,
-		client:     &http.Client{Timeout: 10 * time.Second},
+		client:     &http.Client{Timeout: 10 * time.Second, Transport: exportTransport()},
 		userAgent:  "switchyard OTLP/HTTP exporter",
 		maxElapsed: time.Minute,
 	}
+}
+
+// exportWriteBuffer holds a usual batch's request body (64 spans of a few
+// hundred bytes to ~2 KB each) whole.
+const exportWriteBuffer = 256 << 10
+
+// exportTransport is the default transport with a write buffer that holds a
+// whole batch. With the default 4 KiB one, net/http hands a larger body to
+// the connection's ReadFrom, which allocates a 32 KiB copy buffer for every
+// export and writes the body in several syscalls; buffered, a batch goes
+// out in one write and allocates nothing.
+func exportTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.WriteBufferSize = exportWriteBuffer
+	return t
 }
 
 // ExportSpans implements sdktrace.SpanExporter. The batch span processor
