@@ -171,7 +171,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	w.Header()["Content-Type"] = []string{"application/json"} // canonical key: no canonicalisation per request
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(resp.Body)
-	s.account(span, rt, out.dep, rec, resp.Model, u, estimated, http.StatusOK, start, false)
+	s.account(span, rt, out, rec, resp.Model, u, estimated, http.StatusOK, start, false)
 }
 
 // routingRequest summarises a request for the strategy.
@@ -227,10 +227,10 @@ func usageOf(u *openai.Usage, req *openai.ChatRequest, outTokens func() int) (op
 }
 
 // account records usage, cost, latency and the decision on metrics and span.
-func (s *Server) account(span trace.Span, rt *route, d *deployment, rec *telemetry.DecisionRecord, respModel string, u openai.Usage, estimated bool, code int, start time.Time, stream bool) {
+func (s *Server) account(span trace.Span, rt *route, out outcome, rec *telemetry.DecisionRecord, respModel string, u openai.Usage, estimated bool, code int, start time.Time, stream bool) {
+	d, hot := out.dep, out.hot
 	name := d.cfg.Name
 	cost := d.cfg.Price.Cost(u.PromptTokens, u.CompletionTokens)
-	hot := s.metrics.For(rt.name, name)
 	if code == http.StatusOK {
 		hot.OK.Inc()
 	} else {

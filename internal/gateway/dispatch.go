@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/internal/provider"
 	"github.com/switchyard-ai/switchyard/internal/routing"
+	"github.com/switchyard-ai/switchyard/internal/telemetry"
 )
 
 const (
@@ -26,7 +27,10 @@ type attempt func(ctx context.Context, d *deployment) error
 
 // outcome says how dispatch ended.
 type outcome struct {
-	dep       *deployment // the deployment that answered, nil on failure
+	dep *deployment // the deployment that answered, nil on failure
+	// hot is the route and answering deployment's metric series, resolved
+	// once for the attempts and the accounting after.
+	hot       *telemetry.RouteDeployment
 	fallbacks int
 	retries   int
 	tried     []string
@@ -49,16 +53,17 @@ func (s *Server) dispatch(ctx context.Context, rt *route, order []int, call atte
 		prev = d
 		out.tried = append(out.tried, d.cfg.Name)
 		maxRetries := *d.cfg.MaxRetries
+		hot := s.metrics.For(rt.name, d.cfg.Name)
 		for try := 0; ; try++ {
 			start := time.Now()
 			err := call(ctx, d)
-			s.metrics.For(rt.name, d.cfg.Name).Upstream.Observe(time.Since(start).Seconds())
+			hot.Upstream.Observe(time.Since(start).Seconds())
 			if o, ok := rt.strategy.(routing.Observer); ok {
 				o.Observe(d.cfg.Name, time.Since(start).Seconds(), err != nil)
 			}
 			if err == nil {
 				d.health.success()
-				out.dep = d
+				out.dep, out.hot = d, hot
 				return out
 			}
 			out.err = err

@@ -55,7 +55,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rt *route, 
 	}
 	defer st.Close()
 	ttfb := time.Since(start)
-	s.metrics.For(rt.name, out.dep.cfg.Name).FirstChunk.Observe(ttfb.Seconds())
+	out.hot.FirstChunk.Observe(ttfb.Seconds())
 	rec.Outcome.TimeToFirstChunk = ttfb
 
 	h := w.Header()
@@ -143,7 +143,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rt *route, 
 		s.log.Warn("stream interrupted", "route", rt.name, "deployment", out.dep.cfg.Name, "err", streamErr)
 	}
 	u, estimated := usageOf(st.Usage(), req, func() int { return outTokens })
-	s.account(span, rt, out.dep, rec, model, u, estimated, code, start, true)
+	s.account(span, rt, out, rec, model, u, estimated, code, start, true)
 }
 
 func writeEvent(w io.Writer, payload []byte) error {
