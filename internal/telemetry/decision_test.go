@@ -215,9 +215,13 @@ func randomRecord(rng *rand.Rand) *DecisionRecord {
 				// Captured prompts repeat values: the appender copies
 				// a repeated value's digits, so repeats must be tested,
 				// next to values that differ only in sign or last bit.
-				switch prev := v.Val[i-1]; rng.IntN(3) {
+				switch prev := v.Val[i-1]; rng.IntN(5) {
 				case 0:
 					f = prev
+				case 3:
+					f = v.Val[rng.IntN(i)] // an earlier value, not the last
+				case 4:
+					f = 0
 				case 1:
 					f = -prev
 				default:

@@ -172,25 +172,33 @@ func appendFeatures(b []byte, f any) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
-		// A captured prompt's values repeat: every term seen once has the
-		// same normalised weight, and most terms are seen once. Copying the
-		// previous value's digits skips most of the float formatting,
-		// which was the largest part of building the payload.
-		var prev float32
-		prevAt, prevEnd := -1, -1
+		// A captured prompt's values repeat: a value is (1+log tf)/norm, so
+		// a prompt has only as many distinct values as distinct term
+		// counts, and most terms are seen once. Copying the digits of a
+		// recent equal value skips most of the float formatting, which
+		// was the largest part of building the payload.
+		var seen [4]struct {
+			bits     uint32
+			at, end  int
+			occupied bool
+		}
+		next := 0
+	values:
 		for i, x := range v.Val {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			if prevAt >= 0 && math.Float32bits(x) == math.Float32bits(prev) {
-				n := len(b)
-				b = append(b, b[prevAt:prevEnd]...)
-				prevAt, prevEnd = n, len(b)
-				continue
+			bits := math.Float32bits(x)
+			for _, e := range seen {
+				if e.occupied && e.bits == bits {
+					b = append(b, b[e.at:e.end]...)
+					continue values
+				}
 			}
-			prev, prevAt = x, len(b)
+			at := len(b)
 			b = appendFloat(b, float64(x), 32)
-			prevEnd = len(b)
+			seen[next].bits, seen[next].at, seen[next].end, seen[next].occupied = bits, at, len(b), true
+			next = (next + 1) % len(seen)
 		}
 		b = append(b, ']')
 	}
