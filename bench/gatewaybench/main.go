@@ -43,7 +43,11 @@ func main() {
 			runMock(os.Args[2])
 			return
 		case "proxy":
-			runProxy(os.Args[2], os.Args[3])
+			var spin time.Duration
+			if len(os.Args) > 4 {
+				spin, _ = time.ParseDuration(os.Args[4])
+			}
+			runProxy(os.Args[2], os.Args[3], spin)
 			return
 		}
 	}
@@ -60,12 +64,23 @@ func main() {
 		pprofAddr   = flag.String("pprof", "", "pass --pprof ADDR to the gateway, for profiling it under load")
 		baseline    = flag.String("baseline", "", "a second switchyard binary (e.g. built from an older commit) measured in the same run as \"switchyard_baseline\"")
 		runs        = flag.Int("runs", 1, "repeat the whole measurement this many times and print medians and ratios over the runs")
+		spinProxy   = flag.String("spin-proxy", "", "also measure the bare proxy burning this much CPU per request, comma-separated durations (targets \"proxy_spin_D\"): a control for whether the gateway's extra CPU per request alone explains its extra tail latency, and how much extra CPU the p99 target allows")
 		baseEnv     = flag.String("baseline-env", "", "extra environment for the baseline gateway only, comma-separated KEY=VALUE (e.g. GOGC=off to see what garbage collection costs, with -baseline set to the same binary)")
 		rounds      = flag.Int("rounds", 3, "measure each target in this many interleaved slices of duration/rounds, so a change in the machine's load hits every target alike")
 	)
 	flag.Parse()
 	gatewayPprof = *pprofAddr
 	baselineBin, nRounds, nRuns = *baseline, max(*rounds, 1), max(*runs, 1)
+	for _, d := range strings.Split(*spinProxy, ",") {
+		if d == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d)
+		if err != nil || v <= 0 {
+			log.Fatalf("-spin-proxy: %q is not a positive duration", d)
+		}
+		proxySpins = append(proxySpins, v)
+	}
 	if *baseEnv != "" {
 		baselineEnv = strings.Split(*baseEnv, ",")
 	}
@@ -78,6 +93,7 @@ var (
 	gatewayPprof string
 	baselineBin  string
 	baselineEnv  []string
+	proxySpins   []time.Duration
 	nRounds      int
 	nRuns        int
 )
@@ -178,6 +194,16 @@ routes:
 		{"direct", "http://" + upAddr, 0},
 		{"bare_proxy", "http://" + proxyAddr, proxy.Process.Pid},
 		{"switchyard", "http://" + gwAddr, gw.Process.Pid},
+	}
+	for _, spin := range proxySpins {
+		spinAddr := freeAddr()
+		sp, err := start(serverCPU, nil, self, "proxy", spinAddr, "http://"+upAddr, spin.String())
+		if err != nil {
+			return err
+		}
+		defer stop(sp)
+		addrs = append(addrs, spinAddr)
+		targets = append(targets, target{spinTarget(spin), "http://" + spinAddr, sp.Process.Pid})
 	}
 	if baselineBin != "" {
 		baseAddr := freeAddr()
@@ -280,7 +306,11 @@ func printSummary(results []phase) {
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, k := range keys {
 		proxy := byKey[k]["bare_proxy"]
-		for _, tg := range []string{"bare_proxy", "switchyard", "switchyard_baseline"} {
+		names := []string{"bare_proxy"}
+		for _, spin := range proxySpins {
+			names = append(names, spinTarget(spin))
+		}
+		for _, tg := range append(names, "switchyard", "switchyard_baseline") {
 			ps := byKey[k][tg]
 			if len(ps) == 0 {
 				continue
@@ -632,14 +662,39 @@ func runMock(addr string) {
 }
 
 // runProxy is the floor: a bare reverse proxy, as little as a proxy can do.
-func runProxy(addr, upstream string) {
+// With spin > 0 it also burns that much CPU per request before proxying
+// (the -spin-proxy control).
+func runProxy(addr, upstream string, spin time.Duration) {
 	u, _ := url.Parse(upstream)
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
 	rp.Transport = &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).EnableFullDuplex()
+		if spin > 0 {
+			burn(spin)
+		}
 		rp.ServeHTTP(w, r)
 	})
 	log.Fatal(http.ListenAndServe(addr, h))
+}
+
+// spinTarget names the bare proxy that burns spin per request.
+func spinTarget(spin time.Duration) string {
+	return fmt.Sprintf("proxy_spin_%dus", spin.Microseconds())
+}
+
+// burnSink keeps burn's loop from being optimised away.
+var burnSink uint64
+
+// burn keeps the CPU busy for d of wall time; the process has its core to
+// itself, so that is d of CPU, less whatever the kernel takes meanwhile.
+func burn(d time.Duration) {
+	x := burnSink
+	for start := time.Now(); time.Since(start) < d; {
+		for range 64 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	burnSink = x
 }
