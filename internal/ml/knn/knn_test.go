@@ -10,17 +10,11 @@ import (
 
 	"github.com/switchyard-ai/switchyard/internal/bundle"
 	"github.com/switchyard-ai/switchyard/internal/ml/feature"
+	"github.com/switchyard-ai/switchyard/internal/ml/mltest"
 	"github.com/switchyard-ai/switchyard/internal/ml/router/synthetic"
 )
 
-func predictAll(m *Model, xs []feature.Vector) [][]float64 {
-	out := make([][]float64, len(xs))
-	for i, x := range xs {
-		out[i] = make([]float64, m.Candidates())
-		m.Predict(x, out[i])
-	}
-	return out
-}
+func predictAll(m *Model, xs []feature.Vector) [][]float64 { return mltest.PredictAll(m, xs) }
 
 func TestLearnsTopics(t *testing.T) {
 	train := synthetic.Vectors(600, 30, 1)
@@ -34,46 +28,9 @@ func TestLearnsTopics(t *testing.T) {
 		{"exact-power", Config{K: 25, Power: 2, Prior: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Train(context.Background(), tc.cfg, train.X, synthetic.Dim, train.Q, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pred := predictAll(m, test.X)
-			wrong := 0
-			for i, p := range pred {
-				best := 0
-				if p[1] > p[0] {
-					best = 1
-				}
-				if best != test.Topic[i] {
-					wrong++
-				}
-			}
-			if wrong > len(pred)/50 {
-				t.Fatalf("%d of %d test rows routed to the wrong candidate", wrong, len(pred))
-			}
-			// Deterministic and identical after a save/load round trip.
-			again, err := Train(context.Background(), tc.cfg, train.X, synthetic.Dim, train.Q, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			blob, err := m.MarshalBinary()
-			if err != nil {
-				t.Fatal(err)
-			}
-			loaded, err := Unmarshal(blob)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for name, other := range map[string]*Model{"retrained": again, "loaded": loaded} {
-				for i, p := range predictAll(other, test.X) {
-					for j := range p {
-						if p[j] != pred[i][j] {
-							t.Fatalf("%s model differs at row %d candidate %d: %v vs %v", name, i, j, p[j], pred[i][j])
-						}
-					}
-				}
-			}
+			mltest.LearnsTopics(t, func() (*Model, error) {
+				return Train(context.Background(), tc.cfg, train.X, synthetic.Dim, train.Q, nil)
+			}, Unmarshal, test)
 		})
 	}
 }
