@@ -4,6 +4,7 @@
 package mltest
 
 import (
+	"math"
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/internal/ml/feature"
@@ -76,5 +77,44 @@ func LearnsTopics[M Model](t *testing.T, train func() (M, error), unmarshal func
 				}
 			}
 		}
+	}
+}
+
+// RowWeightsMoveFit checks that row weights (inverse propensity, for rows
+// from traces) move the fit: candidate 0's outcome is good on every other
+// pair of rows and missing for candidate 1; weighting the good rows three
+// times must lift candidate 0's mean prediction from about 0.5 to about
+// 0.75. train fits the model to d's rows with the given outcomes and
+// weights (nil: unweighted).
+func RowWeightsMoveFit[M Model](t *testing.T, train func(x []feature.Vector, dim int, y [][]float64, w []float64) (M, error)) {
+	t.Helper()
+	d := synthetic.Vectors(400, 30, 5)
+	y := make([][]float64, len(d.X))
+	w := make([]float64, len(d.X))
+	for i := range y {
+		y[i] = []float64{float64(i / 2 % 2), math.NaN()}
+		w[i] = 1
+		if y[i][0] == 1 {
+			w[i] = 3
+		}
+	}
+	plain, err := train(d.X, synthetic.Dim, y, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weighted, err := train(d.X, synthetic.Dim, y, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sp, sw float64
+	for _, p := range PredictAll(plain, d.X[:100]) {
+		sp += p[0]
+	}
+	for _, p := range PredictAll(weighted, d.X[:100]) {
+		sw += p[0]
+	}
+	sp, sw = sp/100, sw/100
+	if !(sp > 0.35 && sp < 0.65) || !(sw > 0.65) {
+		t.Fatalf("mean prediction unweighted %.3f (want ~0.5), weighted %.3f (want ~0.75)", sp, sw)
 	}
 }

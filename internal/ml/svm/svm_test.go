@@ -3,7 +3,6 @@ package svm
 import (
 	"context"
 	"errors"
-	"math"
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/internal/bundle"
@@ -36,35 +35,9 @@ func TestLearnsTopics(t *testing.T) {
 // same prompt observed good three times as often (by weight) predicts
 // higher.
 func TestRowWeights(t *testing.T) {
-	d := synthetic.Vectors(400, 30, 5)
-	y := make([][]float64, len(d.X))
-	w := make([]float64, len(d.X))
-	for i := range y {
-		y[i] = []float64{float64(i / 2 % 2), math.NaN()}
-		w[i] = 1
-		if y[i][0] == 1 {
-			w[i] = 3
-		}
-	}
-	plain, err := Train(context.Background(), Config{Seed: 1, C: 0.1}, d.X, synthetic.Dim, y, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	weighted, err := Train(context.Background(), Config{Seed: 1, C: 0.1}, d.X, synthetic.Dim, y, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sp, sw float64
-	for _, p := range predictAll(plain, d.X[:100]) {
-		sp += p[0]
-	}
-	for _, p := range predictAll(weighted, d.X[:100]) {
-		sw += p[0]
-	}
-	sp, sw = sp/100, sw/100
-	if !(sp > 0.35 && sp < 0.65) || !(sw > 0.65) {
-		t.Fatalf("mean prediction unweighted %.3f (want ~0.5), weighted %.3f (want ~0.75)", sp, sw)
-	}
+	mltest.RowWeightsMoveFit(t, func(x []feature.Vector, dim int, y [][]float64, w []float64) (*Model, error) {
+		return Train(context.Background(), Config{Seed: 1, C: 0.1}, x, dim, y, w)
+	})
 }
 
 func TestBadInput(t *testing.T) {
