@@ -325,6 +325,7 @@ type scratch struct {
 	qwords   []uint32  // sparse-ivf: the words of bits the query uses
 	hits     []wordHit // sparse-ivf: those a probed list uses too
 	spans    []postSpan
+	shared   []sharedFeature
 	// ivf: similarity of the query to every centroid, and to every row
 	// of one probed list.
 	listScores, rowScores []float32
@@ -343,6 +344,7 @@ func (m *Model) newScratch() any {
 		s.qwords = make([]uint32, 0, 1024)
 		s.hits = make([]wordHit, 1024)
 		s.spans = make([]postSpan, 0, 1024)
+		s.shared = make([]sharedFeature, 0, 1024)
 	case m.ivf == nil:
 		s.scores = make([]float32, len(m.rows))
 	default:

@@ -229,8 +229,9 @@ func (m *Model) searchSparseIVF(x feature.Vector, s *scratch) {
 // it, 3.8 without. Adding the zeros leaves the sum as the bit-tested one,
 // so the same lists are ranked. (Reading a small array of the list
 // centroids' features renumbered, or four sums side by side, gained
-// nothing measurable; masking the value by the bit test instead of
-// reading s.qval everywhere was slower still.)
+// nothing measurable; nor did masking the value by the bit test; a
+// per-group bitset of the list centroids' features with a dense column
+// per feature, as the lists' rows are read, was slower out of cache.)
 func (s *scratch) gather(idx []uint32, val []float32) float32 {
 	val = val[:len(idx)]
 	var d float32
