@@ -297,41 +297,11 @@ func Train(ctx context.Context, cfg Config, x []feature.Vector, dim int, y [][]f
 	if err != nil {
 		return nil, fmt.Errorf("mlp: %w", err)
 	}
-	if len(x) < 2 {
-		return nil, errors.New("mlp: need at least 2 training rows")
+	nCand, cols, err := feature.TrainingRows(x, dim, y, w, cfg.MinDF)
+	if err != nil {
+		return nil, fmt.Errorf("mlp: %w", err)
 	}
-	if len(y) != len(x) || (w != nil && len(w) != len(x)) {
-		return nil, fmt.Errorf("mlp: %d rows but %d quality rows and %d weights", len(x), len(y), len(w))
-	}
-	nCand := len(y[0])
-	df := map[uint32]int{}
-	for i, r := range x {
-		if len(y[i]) != nCand {
-			return nil, fmt.Errorf("mlp: row %d has %d candidates, want %d", i, len(y[i]), nCand)
-		}
-		if len(r.Idx) != len(r.Val) {
-			return nil, fmt.Errorf("mlp: row %d: vector index and value counts differ", i)
-		}
-		for _, f := range r.Idx {
-			if int(f) >= dim {
-				return nil, fmt.Errorf("mlp: row %d: feature %d beyond dimension %d", i, f, dim)
-			}
-			df[f]++
-		}
-		if w != nil && (!(w[i] >= 0) || math.IsInf(w[i], 0)) {
-			return nil, fmt.Errorf("mlp: row %d weight %v: must be finite and >= 0", i, w[i])
-		}
-	}
-	m := &Model{cfg: cfg, dim: dim, nCand: nCand}
-	for f, n := range df {
-		if n >= cfg.MinDF {
-			m.cols = append(m.cols, f)
-		}
-	}
-	slices.Sort(m.cols)
-	if len(m.cols) == 0 {
-		return nil, errors.New("mlp: no input feature reaches min_df")
-	}
+	m := &Model{cfg: cfg, dim: dim, nCand: nCand, cols: cols}
 	m.init()
 	// Resolve every row's features to input rows once, for all members.
 	colIdx := make([][]int32, len(x))

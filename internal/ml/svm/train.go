@@ -2,12 +2,10 @@ package svm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -31,41 +29,11 @@ func Train(ctx context.Context, cfg Config, x []feature.Vector, dim int, y [][]f
 	if err != nil {
 		return nil, fmt.Errorf("svm: %w", err)
 	}
-	if len(x) < 2 {
-		return nil, errors.New("svm: need at least 2 training rows")
+	nCand, cols, err := feature.TrainingRows(x, dim, y, w, cfg.MinDF)
+	if err != nil {
+		return nil, fmt.Errorf("svm: %w", err)
 	}
-	if len(y) != len(x) || (w != nil && len(w) != len(x)) {
-		return nil, fmt.Errorf("svm: %d rows but %d quality rows and %d weights", len(x), len(y), len(w))
-	}
-	nCand := len(y[0])
-	df := map[uint32]int{}
-	for i, r := range x {
-		if len(y[i]) != nCand {
-			return nil, fmt.Errorf("svm: row %d has %d candidates, want %d", i, len(y[i]), nCand)
-		}
-		if len(r.Idx) != len(r.Val) {
-			return nil, fmt.Errorf("svm: row %d: vector index and value counts differ", i)
-		}
-		for _, f := range r.Idx {
-			if int(f) >= dim {
-				return nil, fmt.Errorf("svm: row %d: feature %d beyond dimension %d", i, f, dim)
-			}
-			df[f]++
-		}
-		if w != nil && (!(w[i] >= 0) || math.IsInf(w[i], 0)) {
-			return nil, fmt.Errorf("svm: row %d weight %v: must be finite and >= 0", i, w[i])
-		}
-	}
-	m := &Model{cfg: cfg, dim: dim, nCand: nCand}
-	for f, n := range df {
-		if n >= cfg.MinDF {
-			m.cols = append(m.cols, f)
-		}
-	}
-	slices.Sort(m.cols)
-	if len(m.cols) == 0 {
-		return nil, errors.New("svm: no input feature reaches min_df")
-	}
+	m := &Model{cfg: cfg, dim: dim, nCand: nCand, cols: cols}
 	m.init()
 	samples := make([]sample, len(x))
 	for i, r := range x {
