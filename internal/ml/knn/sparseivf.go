@@ -113,7 +113,7 @@ func buildSparseIVF(ctx context.Context, cfg Config, rows []feature.Vector, dim 
 // view and the lists' inverted indexes.
 func (sv *sparseIVF) derive(rows []feature.Vector, dim int) {
 	sv.coarse.index(dim)
-	sv.inv = buildListIndex(rows, sv.listOff, sv.listRow, dim)
+	sv.inv = buildListIndex(rows, sv.listOff, sv.listRow, dim, layoutSmaller)
 }
 
 // fineTerms is how many features a list centroid keeps: an eighth of a
