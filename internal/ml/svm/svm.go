@@ -1,6 +1,6 @@
 // Package svm predicts every candidate's quality with one linear support
-// vector machine per candidate, optionally on random Fourier features to
-// approximate an RBF kernel.
+// vector machine per candidate, optionally on random Fourier features or
+// Nystrom landmark features to approximate an RBF kernel.
 //
 // Each machine is a binary classifier of "this candidate answers well"
 // (quality >= 0.5) trained with the squared hinge loss by dual coordinate
@@ -30,21 +30,31 @@ import (
 
 // Kernel kinds.
 const (
-	KernelLinear = "linear"
-	KernelRFF    = "rff"
+	KernelLinear  = "linear"
+	KernelRFF     = "rff"
+	KernelNystrom = "nystrom"
 )
 
 // Config holds the SVM hyper-parameters; zero values take the defaults noted.
 type Config struct {
 	// C is the inverse regularisation strength (default 1).
 	C float64 `yaml:"c" json:"c"`
-	// Kernel is "linear" (default) or "rff" (random Fourier features for an
-	// RBF kernel exp(-gamma*||x-y||^2)).
+	// Kernel is "linear" (default), "rff" (random Fourier features for an
+	// RBF kernel exp(-gamma*||x-y||^2)) or "nystrom" (the same RBF kernel
+	// through its exact values at landmark training rows; see nystrom.go).
 	Kernel string `yaml:"kernel" json:"kernel"`
 	// RFFDim is the number of random features (default 512).
 	RFFDim int `yaml:"rff_dim" json:"rff_dim"`
 	// Gamma is the RBF width (default 1).
 	Gamma float64 `yaml:"gamma" json:"gamma"`
+	// Landmarks is the number of training rows a nystrom machine compares
+	// each input with (default 512, at most 4096; fewer when the training
+	// rows have fewer distinct ones). Nystrom only.
+	Landmarks int `yaml:"landmarks" json:"landmarks"`
+	// AddLinear feeds the linear input beside the nystrom kernel features,
+	// so one machine has both the global word weights and the locality.
+	// Nystrom only.
+	AddLinear bool `yaml:"add_linear" json:"add_linear"`
 	// MaxIter caps the passes of the dual solver (default 100).
 	MaxIter int `yaml:"max_iter" json:"max_iter"`
 	// Tol stops the solver when the projected gradient spread is below it
@@ -67,6 +77,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Kernel == "" {
 		c.Kernel = KernelLinear
 	}
+	if c.Kernel == KernelNystrom && c.Landmarks == 0 {
+		c.Landmarks = defaultLandmarks
+	}
 	if c.RFFDim == 0 {
 		c.RFFDim = 512
 	}
@@ -88,8 +101,12 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case !(c.C > 0) || math.IsInf(c.C, 0):
 		return c, fmt.Errorf("c %v: must be > 0", c.C)
-	case c.Kernel != KernelLinear && c.Kernel != KernelRFF:
-		return c, fmt.Errorf("kernel %q: want %q or %q", c.Kernel, KernelLinear, KernelRFF)
+	case c.Kernel != KernelLinear && c.Kernel != KernelRFF && c.Kernel != KernelNystrom:
+		return c, fmt.Errorf("kernel %q: want %q, %q or %q", c.Kernel, KernelLinear, KernelRFF, KernelNystrom)
+	case c.Kernel != KernelNystrom && (c.Landmarks != 0 || c.AddLinear):
+		return c, fmt.Errorf("landmarks and add_linear apply to kernel %q only (kernel is %q)", KernelNystrom, c.Kernel)
+	case c.Kernel == KernelNystrom && (c.Landmarks < 1 || c.Landmarks > maxLandmarks):
+		return c, fmt.Errorf("landmarks %d: must be in [1, %d]", c.Landmarks, maxLandmarks)
 	case c.RFFDim < 1 || c.RFFDim > 1<<14:
 		return c, fmt.Errorf("rff_dim %d: must be in [1, 16384]", c.RFFDim)
 	case !(c.Gamma > 0) || c.MaxIter < 1 || !(c.Tol > 0):
@@ -113,7 +130,16 @@ type Model struct {
 	indexed bool            // index is built (dim small enough), else binary search
 	omega   []float32       // rff: cols x RFFDim Gaussian projection (built from Seed)
 	phase   []float32       // rff: RFFDim phases in [0, 2pi)
-	nIn     int             // width of the mapped input: len(cols) or RFFDim
+	nIn     int             // width of the mapped input: len(cols), RFFDim, or kOff + nLm
+	// Nystrom landmarks, stored row-major over input columns: landmark l
+	// uses lmCol[lmPtr[l]:lmPtr[l+1]] with values lmVal at the same places.
+	lmPtr, lmCol []uint32
+	lmVal        []float32
+	// Built from the landmarks: column c's landmarks are lmRow[lmStart[c]:
+	// lmStart[c+1]] with values lmColVal; lmSq their squared norms.
+	lmStart, lmRow []int32
+	lmColVal, lmSq []float32
+	nLm, kOff      int // landmark count; first kernel input (len(cols) with add_linear, else 0)
 	// w holds per candidate nIn weights then the bias: nCand x (nIn+1),
 	// row-major by input so a sparse input adds whole rows (one axpy each).
 	w    []float32
@@ -134,6 +160,9 @@ func (m *Model) init() {
 	}
 	m.nIn = len(m.cols)
 	m.omega, m.phase = nil, nil
+	if m.cfg.Kernel == KernelNystrom && len(m.lmPtr) > 1 {
+		m.initLandmarks() // Train picks the landmarks after init
+	}
 	if m.cfg.Kernel == KernelRFF {
 		m.nIn = m.cfg.RFFDim
 		// Omega ~ N(0, 2*gamma) makes cos features approximate the RBF
@@ -196,9 +225,9 @@ func (m *Model) Predict(x feature.Vector, out []float64) {
 
 // SparseInput exposes a linear machine's weights as one sparse layer whose
 // output is the raw margins; PredictFrom turns them into Predict's result.
-// A Fourier-feature machine has no such layer (ok false).
+// A Fourier-feature or Nystrom machine has no such layer (ok false).
 func (m *Model) SparseInput() (feature.SparseLayer, bool) {
-	if m.cfg.Kernel == KernelRFF {
+	if m.cfg.Kernel != KernelLinear {
 		return feature.SparseLayer{}, false
 	}
 	nc := m.nCand
@@ -219,6 +248,10 @@ func (m *Model) decision(x feature.Vector, z, f []float32) {
 	impl := blas32.Implementation()
 	nc := m.nCand
 	copy(f, m.w[m.nIn*nc:]) // bias row
+	if m.cfg.Kernel == KernelNystrom {
+		m.nystromDecision(x, z, f)
+		return
+	}
 	if m.cfg.Kernel == KernelRFF {
 		m.rff(x, z)
 		impl.Sgemv('T', m.nIn, nc, 1, m.w, nc, z, 1, 1, f, 1)

@@ -22,6 +22,8 @@ func TestLearnsTopics(t *testing.T) {
 	}{
 		{"linear", Config{Seed: 1}},
 		{"rff", Config{Kernel: KernelRFF, RFFDim: 512, Gamma: 0.25, C: 1, Seed: 2}},
+		{"nystrom", Config{Kernel: KernelNystrom, Landmarks: 64, Gamma: 1, C: 1, Seed: 3}},
+		{"nystrom+linear", Config{Kernel: KernelNystrom, Landmarks: 64, AddLinear: true, Seed: 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mltest.LearnsTopics(t, func() (*Model, error) {

@@ -8,6 +8,7 @@ import (
 	"runtime"
 
 	"golang.org/x/sync/errgroup"
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/switchyard-ai/switchyard/internal/ml/feature"
 )
@@ -39,6 +40,12 @@ func Train(ctx context.Context, cfg Config, x []feature.Vector, dim int, y [][]f
 	for i, r := range x {
 		samples[i] = m.mapSample(r)
 	}
+	var fold *mat.Dense // nystrom: K_LL^{-1/2}, folded into the kernel weights
+	if cfg.Kernel == KernelNystrom {
+		if samples, fold, err = m.nystromSamples(ctx, samples); err != nil {
+			return nil, fmt.Errorf("svm: %w", err)
+		}
+	}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73766d))
 	perm := rng.Perm(len(x))
 	nCal := max(1, int(math.Round(cfg.CalibFrac*float64(len(x)))))
@@ -53,7 +60,7 @@ func Train(ctx context.Context, cfg Config, x []feature.Vector, dim int, y [][]f
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for j := 0; j < nCand; j++ {
 		g.Go(func() error {
-			return m.fitCandidate(gctx, j, samples, y, w, isCal)
+			return m.fitCandidate(gctx, j, samples, y, w, isCal, fold)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -89,8 +96,9 @@ func (m *Model) mapSample(r feature.Vector) sample {
 
 // fitCandidate trains candidate j's machine on the non-calibration rows,
 // fits Platt scaling on the calibration rows' margins, then refits the
-// machine on all rows and keeps the scaling.
-func (m *Model) fitCandidate(ctx context.Context, j int, samples []sample, y [][]float64, w []float64, isCal []bool) error {
+// machine on all rows and keeps the scaling. A non-nil fold (K_LL^{-1/2})
+// maps the weights of the nystrom features onto the landmark kernel values.
+func (m *Model) fitCandidate(ctx context.Context, j int, samples []sample, y [][]float64, w []float64, isCal []bool, fold *mat.Dense) error {
 	var fitRows, calRows, allRows []int
 	for i := range samples {
 		if math.IsNaN(y[i][j]) || (w != nil && w[i] == 0) {
@@ -135,6 +143,11 @@ func (m *Model) fitCandidate(ctx context.Context, j int, samples []sample, y [][
 	wv, err := m.dcd(ctx, allRows, samples, y, j, weight, seed+1)
 	if err != nil {
 		return err
+	}
+	if fold != nil {
+		// w.phi(x) = w.(T k) = (T w).k, T symmetric.
+		kw := mat.NewVecDense(m.nLm, wv[m.kOff:m.kOff+m.nLm])
+		kw.MulVec(fold, mat.VecDenseCopyOf(kw))
 	}
 	nc := m.nCand
 	for c, v := range wv {
