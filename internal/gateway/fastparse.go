@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/switchyard-ai/switchyard/internal/jsonvalid"
 	"github.com/switchyard-ai/switchyard/internal/openai"
 )
 
@@ -28,7 +29,7 @@ import (
 // body must not change while the request is in use (it does not: providers
 // copy it before editing).
 func fastChat(body []byte) (req *openai.ChatRequest, ok bool) {
-	if len(body) == 0 || !gjson.ValidBytes(body) {
+	if len(body) == 0 || !jsonvalid.Valid(body) {
 		return nil, false
 	}
 	doc := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))

@@ -13,6 +13,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/switchyard-ai/switchyard/internal/config"
+	"github.com/switchyard-ai/switchyard/internal/jsonvalid"
 	"github.com/switchyard-ai/switchyard/internal/openai"
 )
 
@@ -252,7 +253,7 @@ func compactJSON(raw json.RawMessage) string {
 
 // anthropicReason reads "type: message" from Anthropic's error envelope.
 func anthropicReason(body []byte) string {
-	if !gjson.ValidBytes(body) {
+	if !jsonvalid.Valid(body) {
 		return ""
 	}
 	r := gjson.GetManyBytes(body, "error.type", "error.message")

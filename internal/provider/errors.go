@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/switchyard-ai/switchyard/internal/jsonvalid"
 )
 
 const (
@@ -82,7 +84,7 @@ func statusError(deployment string, resp *http.Response, reason func([]byte) str
 // {"error": "text"} and {"message": "text"} shapes that Ollama, llama.cpp and
 // several proxies use instead.
 func openAIReason(body []byte) string {
-	if !gjson.ValidBytes(body) {
+	if !jsonvalid.Valid(body) {
 		return ""
 	}
 	r := gjson.GetManyBytes(body, "error.message", "error", "message", "detail")

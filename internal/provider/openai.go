@@ -12,6 +12,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/switchyard-ai/switchyard/internal/config"
+	"github.com/switchyard-ai/switchyard/internal/jsonvalid"
 )
 
 // DefaultOpenAIBaseURL is used when an openai deployment sets no base_url.
@@ -115,10 +116,11 @@ func (p *openAIProvider) do(ctx context.Context, u string, body []byte, want str
 	if mt := mediaType(resp.Header); mt != "application/json" && mt != "" {
 		return nil, badResponse(p.name, resp.StatusCode, out, "content-type %q, expected application/json", mt)
 	}
-	if !gjson.ValidBytes(out) {
+	if !jsonvalid.Valid(out) {
 		return nil, badResponse(p.name, resp.StatusCode, out, "response is not valid JSON")
 	}
-	r := topLevel(out, want, "usage", "model", "error")
+	var r [4]gjson.Result
+	topLevel(r[:], out, want, "usage", "model", "error")
 	if !r[0].Exists() {
 		if msg := openAIReason(out); r[3].Exists() && msg != "" {
 			return nil, badResponse(p.name, resp.StatusCode, out, "error in a %d answer: %s", resp.StatusCode, msg)

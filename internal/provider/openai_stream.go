@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/switchyard-ai/switchyard/internal/jsonvalid"
 	"github.com/switchyard-ai/switchyard/internal/openai"
 )
 
@@ -67,7 +68,7 @@ func (s *openAIStream) Next() ([]byte, error) {
 			s.err = io.EOF
 			return nil, io.EOF
 		}
-		if !gjson.ValidBytes(data) {
+		if !jsonvalid.Valid(data) {
 			s.err = badResponse(s.name, s.status, data, "stream event %d is not valid JSON", s.events)
 			return nil, s.err
 		}

@@ -14,10 +14,12 @@ import (
 //
 // The results alias body, which must not change while they are in use; a
 // string kept beyond that must be cloned.
-func topLevel(body []byte, keys ...string) []gjson.Result {
-	out := make([]gjson.Result, len(keys))
+//
+// out receives the results, one per key (len(out) >= len(keys)); the
+// caller's array keeps a good answer's lookups free of allocation.
+func topLevel(out []gjson.Result, body []byte, keys ...string) {
 	if len(body) == 0 {
-		return out
+		return
 	}
 	doc := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
 	doc.ForEach(func(k, v gjson.Result) bool {
@@ -28,5 +30,4 @@ func topLevel(body []byte, keys ...string) []gjson.Result {
 		}
 		return true
 	})
-	return out
 }

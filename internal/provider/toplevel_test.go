@@ -17,7 +17,8 @@ func TestTopLevelMatchesGetMany(t *testing.T) {
 		`{"mod\u0065l":"escaped key","choices":1}`,
 		`[]`, `"text"`, ``, `{}`,
 	} {
-		got := topLevel([]byte(body), keys...)
+		got := make([]gjson.Result, len(keys))
+		topLevel(got, []byte(body), keys...)
 		want := gjson.GetMany(body, keys...)
 		for i, k := range keys {
 			if got[i].Exists() != want[i].Exists() || got[i].Raw != want[i].Raw {
