@@ -1,11 +1,13 @@
 package routers
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/internal/ml/router"
+	"github.com/switchyard-ai/switchyard/internal/ml/router/synthetic"
 	"github.com/switchyard-ai/switchyard/internal/ml/svm"
 )
 
@@ -63,5 +65,37 @@ func BenchmarkCVSVMNystrom(b *testing.B) {
 				b.Logf("%s svm %s: folds %.4f", set, v.name, each)
 			})
 		}
+	}
+}
+
+// BenchmarkDecideSVMNystrom measures the decision latency (featurization
+// included) of the dcrouter SVM with the linear setting and with the
+// nystrom settings, each trained on dcrouter's seed-7 training split, on
+// the test split's real prompts and on ~500-character generated prompts,
+// in one process so their ratio holds whatever the machine's load. Run:
+// go test ./bench/routers -run '^$' -bench 'DecideSVMNystrom' -benchtime 20000x
+func BenchmarkDecideSVMNystrom(b *testing.B) {
+	train, test := loadDCRouter(b)
+	realPrompts := make([]string, len(test))
+	for i, r := range test {
+		realPrompts[i] = r.Prompt
+	}
+	short := synthetic.Realistic(2000, 500, 3).Prompts
+	for _, v := range []struct {
+		name string
+		cfg  svm.Config
+	}{
+		{"linear-c0.3", svm.Config{C: 0.3}},
+		{"nys512-g1-c1", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 1, C: 1}},
+		{"nys1024-g1-c1", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 1024, Gamma: 1, C: 1}},
+	} {
+		cfg := Config("dcrouter", router.KindSVM)
+		cfg.SVM = v.cfg
+		r, _, err := router.Train(context.Background(), cfg, train)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(v.name+"/500-char-prompts", func(b *testing.B) { measure(b, r, short) })
+		b.Run(v.name+"/dcrouter-prompts", func(b *testing.B) { measure(b, r, realPrompts) })
 	}
 }
