@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/stat"
+
+	"github.com/switchyard-ai/switchyard/internal/dataset"
 	"github.com/switchyard-ai/switchyard/internal/ml/router"
 	"github.com/switchyard-ai/switchyard/internal/ml/router/synthetic"
 	"github.com/switchyard-ai/switchyard/internal/ml/svm"
@@ -27,6 +30,15 @@ var nystromVariants = []struct {
 	{"nys1024-g2-c0.3-lin", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 1024, Gamma: 2, C: 0.3, AddLinear: true}},
 	{"nys512-g1-c0.3-lin", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 1, C: 0.3, AddLinear: true}},
 	{"nys512-g2-c3", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 2, C: 3}},
+	{"nys512-g0.5-c1", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 0.5, C: 1}},
+	{"nys512-g1-c0.3", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 1, C: 0.3}},
+	{"nys512-g1-c3", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 1, C: 3}},
+	{"nys1024-g1-c1", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 1024, Gamma: 1, C: 1}},
+	{"nys1024-g0.5-c1", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 1024, Gamma: 0.5, C: 1}},
+	{"nys256-g1-c1", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 256, Gamma: 1, C: 1}},
+	{"nys512-g1-c10", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 1, C: 10}},
+	{"nys1024-g1-c3", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 1024, Gamma: 1, C: 3}},
+	{"nys512-g1-c3-lin", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 1, C: 3, AddLinear: true}},
 }
 
 // BenchmarkCVSVMNystrom compares Nystrom-kernel SVM settings with the
@@ -97,5 +109,51 @@ func BenchmarkDecideSVMNystrom(b *testing.B) {
 		}
 		b.Run(v.name+"/500-char-prompts", func(b *testing.B) { measure(b, r, short) })
 		b.Run(v.name+"/dcrouter-prompts", func(b *testing.B) { measure(b, r, realPrompts) })
+	}
+}
+
+// BenchmarkAIQSplitsSVMNystrom scores the linear and nystrom SVM settings on
+// BenchmarkAIQSplits' six 70/30 splits (seeds 7-12) of a data set, with the
+// benchmark configuration otherwise unchanged, and logs each split's test
+// AIQ and the per-split difference nystrom - linear. The splits and scoring
+// are those of BenchmarkSKLearnSameSplit, so these figures compare per split
+// with scikit-learn's there. SVM_VARIANTS picks the variants
+// (nystromVariants' names). Run:
+// SVM_VARIANTS=linear-c0.3,nys512-g1-c1 go test ./bench/routers -run '^$' -bench 'AIQSplitsSVMNystrom/dcrouter' -benchtime 1x -v -timeout 60m
+func BenchmarkAIQSplitsSVMNystrom(b *testing.B) {
+	only := map[string]bool{}
+	for _, n := range strings.Split(os.Getenv("SVM_VARIANTS"), ",") {
+		only[strings.TrimSpace(n)] = true
+	}
+	for _, set := range []struct {
+		name string
+		pool func(testing.TB) []dataset.Row
+	}{{"dcrouter", poolDCRouter}, {"routerbench", poolRouterBench}} {
+		for _, v := range nystromVariants {
+			if !only[v.name] {
+				continue
+			}
+			b.Run(set.name+"/"+v.name, func(b *testing.B) {
+				rows := set.pool(b)
+				cfg := Config(set.name, router.KindSVM)
+				cfg.SVM = v.cfg
+				var aiq []float64
+				var secs float64
+				for b.Loop() {
+					aiq, secs = nil, 0
+					for _, seed := range splitSeeds {
+						train, test := dataset.Split(rows, testFrac, seed)
+						rep, _, took := evaluate(b, cfg, train, test)
+						aiq = append(aiq, rep.AIQ)
+						secs += took.Seconds()
+					}
+				}
+				m, sd := stat.MeanStdDev(aiq, nil)
+				b.ReportMetric(m, "aiq_mean")
+				b.ReportMetric(sd, "aiq_sd")
+				b.ReportMetric(secs/float64(len(splitSeeds)), "train_s")
+				b.Logf("%s svm %s per split (seeds %v): aiq %.4f", set.name, v.name, splitSeeds, aiq)
+			})
+		}
 	}
 }

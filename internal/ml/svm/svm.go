@@ -70,6 +70,16 @@ type Config struct {
 	Seed int64 `yaml:"seed" json:"seed"`
 }
 
+// Validate checks the configuration without data, so a training config
+// with a bad svm section can fail before any featurizing (Train checks it
+// again).
+func (c Config) Validate() error {
+	if _, err := c.withDefaults(); err != nil {
+		return fmt.Errorf("svm: %w", err)
+	}
+	return nil
+}
+
 func (c Config) withDefaults() (Config, error) {
 	if c.C == 0 {
 		c.C = 1

@@ -73,6 +73,9 @@ func TestBadInput(t *testing.T) {
 			if _, err := Train(context.Background(), tc.cfg, d.X, synthetic.Dim, d.Q, tc.w); err == nil {
 				t.Fatal("want an error")
 			}
+			if err := tc.cfg.Validate(); (err == nil) != (tc.w != nil) {
+				t.Fatalf("Validate: %v", err) // only the weights need data to fail
+			}
 		})
 	}
 	for _, cfg := range []Config{{}, {Kernel: KernelNystrom, Landmarks: 8, AddLinear: true}} {
