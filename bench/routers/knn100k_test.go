@@ -49,6 +49,9 @@ var knnVariants = []struct {
 	{"sparse-ivf-probe4", knn.Config{K: 20, Index: knn.IndexSparseIVF, Probe: 4, Seed: 1}, 1},
 	// Lists of ~24 rows instead of 32: fewer rows scored per query.
 	{"sparse-ivf-lists4166-probe1", knn.Config{K: 20, Index: knn.IndexSparseIVF, Lists: 4166, Probe: 1, Seed: 1}, 1},
+	// Centroids of half the terms (128 a group, 16 a list): cheaper
+	// centroid stages, lists told apart less well.
+	{"sparse-ivf-terms128-probe1", knn.Config{K: 20, Index: knn.IndexSparseIVF, Probe: 1, CentroidTerms: 128, Seed: 1}, 1},
 }
 
 // knnFixture caches the trained routers and their held-out predictions across
