@@ -10,7 +10,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -53,23 +52,12 @@ streams finish, then the process exits.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			if os.Getenv("GOGC") == "" {
-				// A gateway's heap is small and its garbage is per request:
-				// collecting less often costs a little memory and takes GC
-				// marking off the request path, which sets tail latency on a
-				// one- or two-core replica. GOGC in the environment wins.
-				debug.SetGCPercent(400)
-				if os.Getenv("GOMEMLIMIT") == "" {
-					// ... but not without bound: near this soft limit the
-					// collector runs as often as it must.
-					debug.SetMemoryLimit(512 << 20)
-				}
-			}
+			memLimit := tuneGC()
 			if pprofAddr != "" {
 				// Profiling on its own listener, never on the public port.
 				go func() { _ = http.ListenAndServe(pprofAddr, pprofMux()) }()
 			}
-			return serve(ctx, cfg, shutdownDelay, cmd.OutOrStdout())
+			return serve(ctx, cfg, shutdownDelay, memLimit, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "config file (YAML)")
@@ -89,7 +77,7 @@ func newLogger(t config.Telemetry, w *os.File) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func serve(ctx context.Context, cfg *config.Config, shutdownDelay time.Duration, out interface{ Write([]byte) (int, error) }) error {
+func serve(ctx context.Context, cfg *config.Config, shutdownDelay time.Duration, memLimit int64, out interface{ Write([]byte) (int, error) }) error {
 	log := newLogger(cfg.Telemetry, os.Stderr)
 	tr, err := telemetry.NewTracing(ctx, telemetry.TracingConfig{
 		ServiceName:  cfg.Telemetry.ServiceName,
@@ -121,7 +109,8 @@ func serve(ctx context.Context, cfg *config.Config, shutdownDelay time.Duration,
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("switchyard listening", "addr", ln.Addr().String(), "config", cfg.Path, "routes", len(cfg.Routes), "deployments", len(cfg.Deployments))
+	log.Info("switchyard listening", "addr", ln.Addr().String(), "config", cfg.Path, "routes", len(cfg.Routes), "deployments", len(cfg.Deployments),
+		"memory_limit_mb", memLimit>>20)
 	printTryIt(out, ln.Addr().String(), cfg)
 	return gw.Serve(ctx, ln)
 }
