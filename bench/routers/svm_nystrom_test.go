@@ -98,8 +98,8 @@ func BenchmarkDecideSVMNystrom(b *testing.B) {
 		cfg  svm.Config
 	}{
 		{"linear-c0.3", svm.Config{C: 0.3}},
-		{"nys512-g1-c1", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 1, C: 1}},
-		{"nys1024-g1-c1", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 1024, Gamma: 1, C: 1}},
+		{"nys512-g1-c3", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 1, C: 3}},
+		{"nys1024-g1-c3", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 1024, Gamma: 1, C: 3}},
 	} {
 		cfg := Config("dcrouter", router.KindSVM)
 		cfg.SVM = v.cfg

@@ -145,11 +145,14 @@ type Model struct {
 	// uses lmCol[lmPtr[l]:lmPtr[l+1]] with values lmVal at the same places.
 	lmPtr, lmCol []uint32
 	lmVal        []float32
-	// Built from the landmarks: column c's landmarks are lmRow[lmStart[c]:
-	// lmStart[c+1]] with values lmColVal; lmSq their squared norms.
-	lmStart, lmRow []int32
-	lmColVal, lmSq []float32
-	nLm, kOff      int // landmark count; first kernel input (len(cols) with add_linear, else 0)
+	// Built from the landmarks: column c's values over all landmarks are
+	// dense row lmDenseOf[c] of lmDense if it has one (>= 0), else its
+	// landmarks are lmRow[lmStart[c]:lmStart[c+1]] with values lmColVal;
+	// lmSq are the landmarks' squared norms.
+	lmDenseOf, lmStart, lmRow []int32
+	lmDense, lmColVal, lmSq   []float32
+	nLm, kOff                 int       // landmark count; first kernel input (len(cols) with add_linear, else 0)
+	wk                        []float32 // kernel weights candidate-major: nCand x nLm (built from w)
 	// w holds per candidate nIn weights then the bias: nCand x (nIn+1),
 	// row-major by input so a sparse input adds whole rows (one axpy each).
 	w    []float32

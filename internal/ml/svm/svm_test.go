@@ -165,3 +165,19 @@ func TestCodecVersions(t *testing.T) {
 		})
 	}
 }
+
+// TestExpNeg checks the kernel's exp against math.Exp over the whole range
+// it is used on (0 down to float32's smallest normal), to float32 precision.
+func TestExpNeg(t *testing.T) {
+	for x := 0.0; x >= -87; x -= 0.001 {
+		want := math.Exp(x)
+		if got := float64(expNeg(x)); math.Abs(got-want) > 2e-7*want {
+			t.Fatalf("expNeg(%v) = %v, want %v (relative error %.2g)", x, got, want, math.Abs(got-want)/want)
+		}
+	}
+	for _, x := range []float64{-87.5, -200, math.Inf(-1)} {
+		if got := expNeg(x); got != 0 {
+			t.Errorf("expNeg(%v) = %v, want 0", x, got)
+		}
+	}
+}

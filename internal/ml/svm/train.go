@@ -66,6 +66,9 @@ func Train(ctx context.Context, cfg Config, x []feature.Vector, dim int, y [][]f
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	if cfg.Kernel == KernelNystrom {
+		m.initKernelWeights()
+	}
 	return m, nil
 }
 
