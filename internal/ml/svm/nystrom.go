@@ -21,7 +21,9 @@ import (
 // noisy, k(x, L) is exact: only the K_LL^{-1/2} step approximates. Serving
 // folds K_LL^{-1/2} into the weights (w' = K^{-1/2} w, K symmetric), so a
 // decision is the sparse dot products with the landmarks, m exps and one
-// small matrix-vector product; K_LL is never stored.
+// m-long dot product per candidate; K_LL is never stored. On dcrouter it
+// routes better than the linear machine and RouterBench worse; see
+// bench/notes/ml-svm.md.
 
 // defaultLandmarks is the landmark count of a nystrom machine when unset.
 const defaultLandmarks = 512
