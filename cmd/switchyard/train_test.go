@@ -111,6 +111,8 @@ func TestTrainBadConfig(t *testing.T) {
 		{"bad featurizer", strings.Replace(good, "kind: tfidf", "kind: bow", 1), `featurizer: unknown kind "bow"`},
 		{"bad knn index", good + "knn: {index: hnsw}\n", `knn: index "hnsw"`},
 		{"bad knn probe", good + "knn: {index: sparse-ivf, probe: -1}\n", `knn: `},
+		{"bad svm landmarks", strings.Replace(goodConfig, "KIND", "svm", 1) + "svm: {kernel: nystrom, landmarks: 5000}\n", `svm: landmarks 5000`},
+		{"bad svm kernel option", strings.Replace(goodConfig, "KIND", "svm", 1) + "svm: {landmarks: 64}\n", `svm: landmarks and add_linear apply to kernel "nystrom" only`},
 		{"bad fraction", strings.Replace(good, "balanced: 0.98", "balanced: 1.5", 1), "operating_points"},
 		{"no output", strings.Replace(good, "output: models/synth\n", "", 1), "output"},
 	} {

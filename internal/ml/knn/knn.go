@@ -62,7 +62,10 @@ type Config struct {
 	// of the mean).
 	Lists int `yaml:"lists" json:"lists"`
 	// Probe is how many clusters an ivf query scores (default 8), or
-	// how many lists a sparse-ivf query scores exactly (default 2).
+	// how many lists a sparse-ivf query scores exactly (default 1: at
+	// 100,000 rows it routes within the noise of exact search, its balanced
+	// point nearer exact's than probe 2's, at ~50 us instead of ~65 us;
+	// bench/notes/ml-knn.md).
 	Probe int `yaml:"probe" json:"probe"`
 	// ProjDim is the ivf projection width, a multiple of 64 (default 64).
 	ProjDim int `yaml:"proj_dim" json:"proj_dim"`
@@ -109,7 +112,7 @@ func (c Config) withDefaults(rows int) (Config, error) {
 	if c.Probe == 0 {
 		c.Probe = 8
 		if c.Index == IndexSparseIVF {
-			c.Probe = 2
+			c.Probe = 1
 		}
 	}
 	if c.Index == IndexSparseIVF {

@@ -298,8 +298,8 @@ func TestSparseIVFSmallSets(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%d rows: %v", n, err)
 			}
-			if want := max(1, n/32); m.cfg.Lists != want || m.cfg.Probe != min(2, n) {
-				t.Fatalf("%d rows: lists %d probe %d, want %d and %d", n, m.cfg.Lists, m.cfg.Probe, want, min(2, n))
+			if want := max(1, n/32); m.cfg.Lists != want || m.cfg.Probe != 1 {
+				t.Fatalf("%d rows: lists %d probe %d, want %d and 1", n, m.cfg.Lists, m.cfg.Probe, want)
 			}
 			all, err := Train(context.Background(), Config{K: 3, Index: IndexSparseIVF, Lists: max(1, n/4), Probe: n, Seed: 1}, x, synthetic.Dim, y, nil)
 			if err != nil {

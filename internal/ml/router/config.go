@@ -97,6 +97,12 @@ func (c FileConfig) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.SVM != nil {
+		// Likewise a bad kernel option.
+		if err := c.SVM.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	d := c.Data
 	switch {
 	case d.File != "" && d.Train != "":
