@@ -19,13 +19,15 @@ const (
 	idleConnTimeout     = 90 * time.Second
 	maxIdleConns        = 1024
 	maxIdleConnsPerHost = 256
-	// writeBufferSize holds a long prompt's request whole. With net/http's
+	// writeBufferSize holds most prompts' requests whole. With net/http's
 	// default of 4 KiB, an HTTP/1.1 request body over ~4 KiB is handed to
 	// the connection's ReadFrom, which allocates a copy buffer of up to
 	// 32 KiB for every call and writes in pieces (BenchmarkUpstreamBody:
-	// a 16 KiB prompt allocated 19 KB per call instead of 5.6 KB). It costs
-	// 64 KiB per open HTTP/1.1 connection; HTTP/2 does not use it.
-	writeBufferSize = 64 << 10
+	// a 16 KiB prompt allocated 19 KB per call instead of 5.6 KB). Each open
+	// HTTP/1.1 connection keeps one, so it is not larger: under a backlog a
+	// gateway can open thousands of upstream connections (64 KiB buffers
+	// came to 148 MB in one overloaded run). HTTP/2 does not use it.
+	writeBufferSize = 32 << 10
 )
 
 // NewTransport returns an http.Transport tuned for a gateway's upstream calls.
