@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/switchyard-ai/switchyard/internal/dataset"
-	"github.com/switchyard-ai/switchyard/internal/ml/eval"
+	"github.com/switchyard-ai/switchyard/internal/ml/eval/evalplot"
 	"github.com/switchyard-ai/switchyard/internal/ml/router"
 )
 
@@ -47,7 +47,7 @@ single model's quality. Evaluate on rows the router was not trained on.`,
 				return fmt.Errorf("eval: %w", err)
 			}
 			if plotPath != "" {
-				if err := eval.Plot(rep, plotPath); err != nil {
+				if err := evalplot.Plot(rep, plotPath); err != nil {
 					return fmt.Errorf("eval: %w", err)
 				}
 			}

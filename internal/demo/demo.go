@@ -20,7 +20,7 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/config"
 	"github.com/switchyard-ai/switchyard/internal/dataset"
 	"github.com/switchyard-ai/switchyard/internal/gateway"
-	"github.com/switchyard-ai/switchyard/internal/ml/eval"
+	"github.com/switchyard-ai/switchyard/internal/ml/eval/evalplot"
 	"github.com/switchyard-ai/switchyard/internal/ml/router"
 	"github.com/switchyard-ai/switchyard/internal/telemetry"
 	"github.com/switchyard-ai/switchyard/internal/traces"
@@ -192,7 +192,7 @@ func (r *run) loop(ctx context.Context) (*Report, error) {
 	rep.Eval = best.report
 	rep.Deployed = best.kind
 	plot := filepath.Join(r.o.Dir, "cost-quality.png")
-	if err := eval.Plot(best.report, plot); err != nil {
+	if err := evalplot.Plot(best.report, plot); err != nil {
 		return nil, err
 	}
 	rep.Plot = plot

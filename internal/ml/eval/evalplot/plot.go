@@ -1,4 +1,10 @@
-package eval
+// Package evalplot draws an evaluation report's cost-quality curve. It is
+// apart from package eval so that the packages that serve decisions (the
+// router, the gateway) do not depend on gonum/plot: a program built from
+// them alone does not parse plot's fonts at start and keep them on the heap
+// that every collection marks. (The switchyard binary, which has `eval
+// --plot`, still links it.)
+package evalplot
 
 import (
 	"fmt"
@@ -11,13 +17,15 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/switchyard-ai/switchyard/internal/ml/eval"
 )
 
 // Plot draws the report's cost-quality picture to a PNG at path: the router's
 // sweep and its non-decreasing hull, the single models (labelled), the
 // oracle, random, and the operating points. The file is written to a temp
 // file and renamed, so a failed plot never leaves half an image.
-func Plot(r Report, path string) error {
+func Plot(r eval.Report, path string) error {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Cost vs quality (AIQ %.3f, single models %.3f)", r.AIQ, r.AIQSingles)
 	p.X.Label.Text = "mean cost per prompt (USD)"
@@ -25,7 +33,7 @@ func Plot(r Report, path string) error {
 	p.Add(plotter.NewGrid())
 
 	curve := slices.Clone(r.Curve)
-	slices.SortFunc(curve, func(a, b Point) int {
+	slices.SortFunc(curve, func(a, b eval.Point) int {
 		switch {
 		case a.Cost < b.Cost:
 			return -1
@@ -37,14 +45,14 @@ func Plot(r Report, path string) error {
 	if err := addLine(p, "router sweep", curve, color.RGBA{B: 200, A: 255}, nil); err != nil {
 		return err
 	}
-	if err := addLine(p, "router hull", Hull(r.Curve), color.RGBA{B: 120, G: 120, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}); err != nil {
+	if err := addLine(p, "router hull", eval.Hull(r.Curve), color.RGBA{B: 120, G: 120, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}); err != nil {
 		return err
 	}
-	var singles []Point
+	var singles []eval.Point
 	for _, s := range r.Singles {
-		singles = append(singles, Point{Cost: s.Cost, Quality: s.Quality})
+		singles = append(singles, eval.Point{Cost: s.Cost, Quality: s.Quality})
 	}
-	if err := addLine(p, "single-model hull", Hull(singles), color.RGBA{R: 160, G: 160, B: 160, A: 255}, []vg.Length{vg.Points(2), vg.Points(2)}); err != nil {
+	if err := addLine(p, "single-model hull", eval.Hull(singles), color.RGBA{R: 160, G: 160, B: 160, A: 255}, []vg.Length{vg.Points(2), vg.Points(2)}); err != nil {
 		return err
 	}
 	if len(r.Singles) > 0 {
@@ -71,20 +79,20 @@ func Plot(r Report, path string) error {
 	}
 	marks := []struct {
 		name string
-		pt   Point
+		pt   eval.Point
 		c    color.Color
 		s    draw.GlyphDrawer
 	}{
-		{"oracle", Point{Cost: r.OracleCost, Quality: r.OracleQuality}, color.RGBA{G: 150, A: 255}, draw.PyramidGlyph{}},
-		{"random", Point{Cost: r.RandomCost, Quality: r.RandomQuality}, color.Black, draw.CrossGlyph{}},
+		{"oracle", eval.Point{Cost: r.OracleCost, Quality: r.OracleQuality}, color.RGBA{G: 150, A: 255}, draw.PyramidGlyph{}},
+		{"random", eval.Point{Cost: r.RandomCost, Quality: r.RandomQuality}, color.Black, draw.CrossGlyph{}},
 	}
 	for _, op := range r.OperatingPoints {
 		marks = append(marks, struct {
 			name string
-			pt   Point
+			pt   eval.Point
 			c    color.Color
 			s    draw.GlyphDrawer
-		}{"op " + op.Name, Point{Cost: op.Cost, Quality: op.Quality}, color.RGBA{R: 230, G: 140, A: 255}, draw.SquareGlyph{}})
+		}{"op " + op.Name, eval.Point{Cost: op.Cost, Quality: op.Quality}, color.RGBA{R: 230, G: 140, A: 255}, draw.SquareGlyph{}})
 	}
 	for _, m := range marks {
 		sc, err := plotter.NewScatter(plotter.XYs{{X: m.pt.Cost, Y: m.pt.Quality}})
@@ -125,7 +133,7 @@ func Plot(r Report, path string) error {
 	return nil
 }
 
-func addLine(p *plot.Plot, name string, pts []Point, c color.Color, dashes []vg.Length) error {
+func addLine(p *plot.Plot, name string, pts []eval.Point, c color.Color, dashes []vg.Length) error {
 	if len(pts) == 0 {
 		return nil
 	}
