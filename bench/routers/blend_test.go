@@ -52,6 +52,19 @@ func cvPreds(b *testing.B, train []dataset.Row, cfg router.TrainConfig, folds in
 	return preds, truths
 }
 
+// reportCV is a benchmark body for one setting: its mean AIQ over four
+// cvPreds folds as "cv_aiq", and each fold's in the log under label.
+func reportCV(b *testing.B, train []dataset.Row, cfg router.TrainConfig, label string) {
+	var m float64
+	var each []float64
+	for b.Loop() {
+		p, tr := cvPreds(b, train, cfg, 4)
+		m, each = meanAIQ(p, tr)
+	}
+	b.ReportMetric(m, "cv_aiq")
+	b.Logf("%s: folds %.4f", label, each)
+}
+
 // meanAIQ is the mean AIQ over folds, and each fold's.
 func meanAIQ(preds, truths []eval.Matrix) (float64, []float64) {
 	var s float64

@@ -60,6 +60,15 @@ func measure(b *testing.B, r *router.Router, prompts []string) {
 	b.ReportMetric(q(0.99), "p99_us")
 }
 
+// promptsOf is the rows' prompts.
+func promptsOf(rows []dataset.Row) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.Prompt
+	}
+	return out
+}
+
 // BenchmarkDecideKNN100k measures a KNN decision, featurization included,
 // with 100,000 training rows of ~500-character generated prompts, for the
 // exact inverted index and the approximate indexes of knnVariants
@@ -121,10 +130,7 @@ func agreement(b *testing.B, ref, r *router.Router, prompts []string) (agree, me
 // current one holds whatever the machine's load.
 func BenchmarkDecide(b *testing.B) {
 	train, test := loadRouterBench(b)
-	realPrompts := make([]string, len(test))
-	for i, r := range test {
-		realPrompts[i] = r.Prompt
-	}
+	realPrompts := promptsOf(test)
 	short := synthetic.Realistic(2000, 500, 3).Prompts
 	variants := []struct {
 		name string

@@ -339,14 +339,7 @@ func BenchmarkCVSVMDCRouter(b *testing.B) {
 			if v.feat.Kind != "" {
 				cfg.Featurizer = v.feat
 			}
-			var m float64
-			var each []float64
-			for b.Loop() {
-				p, tr := cvPreds(b, train, cfg, 4)
-				m, each = meanAIQ(p, tr)
-			}
-			b.ReportMetric(m, "cv_aiq")
-			b.Logf("dcrouter svm %s: folds %.4f", v.name, each)
+			reportCV(b, train, cfg, "dcrouter svm "+v.name)
 		})
 	}
 }

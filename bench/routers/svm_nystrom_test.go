@@ -3,7 +3,6 @@ package routers
 import (
 	"context"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 
@@ -55,15 +54,9 @@ var nystromVariants = []struct {
 // by name. Run:
 // go test ./bench/routers -run '^$' -bench 'CVSVMNystrom/dcrouter' -benchtime 1x -v -timeout 60m
 func BenchmarkCVSVMNystrom(b *testing.B) {
-	only := map[string]bool{}
-	if s := os.Getenv("SVM_VARIANTS"); s != "" {
-		for _, n := range strings.Split(s, ",") {
-			only[strings.TrimSpace(n)] = true
-		}
-	}
 	for _, set := range []string{"dcrouter", "routerbench"} {
 		for _, v := range nystromVariants {
-			if len(only) > 0 && !only[v.name] {
+			if !svmVariantPicked(v.name, true) {
 				continue
 			}
 			b.Run(set+"/"+v.name, func(b *testing.B) {
@@ -74,14 +67,7 @@ func BenchmarkCVSVMNystrom(b *testing.B) {
 				train, _ := load(b)
 				cfg := Config(set, router.KindSVM)
 				cfg.SVM = v.cfg
-				var m float64
-				var each []float64
-				for b.Loop() {
-					p, tr := cvPreds(b, train, cfg, 4)
-					m, each = meanAIQ(p, tr)
-				}
-				b.ReportMetric(m, "cv_aiq")
-				b.Logf("%s svm %s: folds %.4f", set, v.name, each)
+				reportCV(b, train, cfg, set+" svm "+v.name)
 			})
 		}
 	}
@@ -95,10 +81,7 @@ func BenchmarkCVSVMNystrom(b *testing.B) {
 // go test ./bench/routers -run '^$' -bench 'DecideSVMNystrom' -benchtime 20000x
 func BenchmarkDecideSVMNystrom(b *testing.B) {
 	train, test := loadDCRouter(b)
-	realPrompts := make([]string, len(test))
-	for i, r := range test {
-		realPrompts[i] = r.Prompt
-	}
+	realPrompts := promptsOf(test)
 	short := synthetic.Realistic(2000, 500, 3).Prompts
 	for _, v := range []struct {
 		name string
@@ -108,7 +91,7 @@ func BenchmarkDecideSVMNystrom(b *testing.B) {
 		{"nys512-g1-c3", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 512, Gamma: 1, C: 3}},
 		{"nys1024-g1-c3", svm.Config{Kernel: svm.KernelNystrom, Landmarks: 1024, Gamma: 1, C: 3}},
 	} {
-		if s := os.Getenv("SVM_VARIANTS"); s != "" && !slices.Contains(strings.Split(s, ","), v.name) {
+		if !svmVariantPicked(v.name, true) {
 			continue
 		}
 		cfg := Config("dcrouter", router.KindSVM)
@@ -131,16 +114,12 @@ func BenchmarkDecideSVMNystrom(b *testing.B) {
 // (nystromVariants' names). Run:
 // SVM_VARIANTS=linear-c0.3,nys512-g1-c1 go test ./bench/routers -run '^$' -bench 'AIQSplitsSVMNystrom/dcrouter' -benchtime 1x -v -timeout 60m
 func BenchmarkAIQSplitsSVMNystrom(b *testing.B) {
-	only := map[string]bool{}
-	for _, n := range strings.Split(os.Getenv("SVM_VARIANTS"), ",") {
-		only[strings.TrimSpace(n)] = true
-	}
 	for _, set := range []struct {
 		name string
 		pool func(testing.TB) []dataset.Row
 	}{{"dcrouter", poolDCRouter}, {"routerbench", poolRouterBench}} {
 		for _, v := range nystromVariants {
-			if !only[v.name] {
+			if !svmVariantPicked(v.name, false) {
 				continue
 			}
 			b.Run(set.name+"/"+v.name, func(b *testing.B) {
@@ -166,4 +145,19 @@ func BenchmarkAIQSplitsSVMNystrom(b *testing.B) {
 			})
 		}
 	}
+}
+
+// svmVariantPicked reports whether SVM_VARIANTS (comma-separated variant
+// names) names name; when it is unset, whenUnset says.
+func svmVariantPicked(name string, whenUnset bool) bool {
+	s := os.Getenv("SVM_VARIANTS")
+	if s == "" {
+		return whenUnset
+	}
+	for _, n := range strings.Split(s, ",") {
+		if strings.TrimSpace(n) == name {
+			return true
+		}
+	}
+	return false
 }
