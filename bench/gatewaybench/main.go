@@ -65,6 +65,7 @@ func main() {
 		baseline    = flag.String("baseline", "", "a second switchyard binary (e.g. built from an older commit) measured in the same run as \"switchyard_baseline\"")
 		runs        = flag.Int("runs", 1, "repeat the whole measurement this many times and print medians and ratios over the runs")
 		spinProxy   = flag.String("spin-proxy", "", "also measure the bare proxy burning this much CPU per request, comma-separated durations (targets \"proxy_spin_D\"): a control for whether the gateway's extra CPU per request alone explains its extra tail latency, and how much extra CPU the p99 target allows")
+		proxyEnv    = flag.String("proxy-env", "", "also measure the bare proxy under this extra environment, comma-separated KEY=VALUE (target \"bare_proxy_env\"; e.g. GOMAXPROCS=2, to see what the gateway's own default of two Ps on one core would give the proxy)")
 		baseEnv     = flag.String("baseline-env", "", "extra environment for the baseline gateway only, comma-separated KEY=VALUE (e.g. GOGC=off to see what garbage collection costs, with -baseline set to the same binary)")
 		rounds      = flag.Int("rounds", 3, "measure each target in this many interleaved slices of duration/rounds, so a change in the machine's load hits every target alike")
 	)
@@ -84,6 +85,9 @@ func main() {
 	if *baseEnv != "" {
 		baselineEnv = strings.Split(*baseEnv, ",")
 	}
+	if *proxyEnv != "" {
+		bareProxyEnv = strings.Split(*proxyEnv, ",")
+	}
 	if err := run(*rates, *streamRates, *duration, *warmup, *bin, *tracing, *out, *serverCPU, *clientCPU); err != nil {
 		log.Fatal(err)
 	}
@@ -93,6 +97,7 @@ var (
 	gatewayPprof string
 	baselineBin  string
 	baselineEnv  []string
+	bareProxyEnv []string
 	proxySpins   []time.Duration
 	nRounds      int
 	nRuns        int
@@ -141,7 +146,10 @@ func run(rates, streamRates string, dur, warm time.Duration, bin, tracing, out, 
 	}
 	self, _ := os.Executable()
 	upAddr, proxyAddr, gwAddr := freeAddr(), freeAddr(), freeAddr()
-	mock, err := start(clientCPU, nil, self, "mock", upAddr)
+	// The mock upstream is the measuring apparatus: one P, as in every
+	// session's figures. The proxy and the gateway run with their runtime's
+	// own choice under taskset (the proxy: one P, from its one-CPU affinity).
+	mock, err := start(clientCPU, []string{"GOMAXPROCS=1"}, self, "mock", upAddr)
 	if err != nil {
 		return err
 	}
@@ -204,6 +212,16 @@ routes:
 		defer stop(sp)
 		addrs = append(addrs, spinAddr)
 		targets = append(targets, target{spinTarget(spin), "http://" + spinAddr, sp.Process.Pid})
+	}
+	if bareProxyEnv != nil {
+		envAddr := freeAddr()
+		pe, err := start(serverCPU, bareProxyEnv, self, "proxy", envAddr, "http://"+upAddr)
+		if err != nil {
+			return err
+		}
+		defer stop(pe)
+		addrs = append(addrs, envAddr)
+		targets = append(targets, target{"bare_proxy_env", "http://" + envAddr, pe.Process.Pid})
 	}
 	if baselineBin != "" {
 		baseAddr := freeAddr()
@@ -310,6 +328,7 @@ func printSummary(results []phase) {
 		for _, spin := range proxySpins {
 			names = append(names, spinTarget(spin))
 		}
+		names = append(names, "bare_proxy_env")
 		for _, tg := range append(names, "switchyard", "switchyard_baseline") {
 			ps := byKey[k][tg]
 			if len(ps) == 0 {
@@ -468,6 +487,7 @@ func loadSamples(base string, rate int, d time.Duration, stream bool, pid int) s
 	interval := time.Second / time.Duration(rate)
 	cpu0 := procCPU(pid)
 	start := time.Now()
+	sentAt := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		at := start.Add(time.Duration(i) * interval)
@@ -482,6 +502,7 @@ func loadSamples(base string, rate int, d time.Duration, stream bool, pid int) s
 				body = streamBody
 			}
 			t0 := time.Now()
+			sentAt[i] = t0.Sub(start)
 			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/v1/chat/completions", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer sk-bench")
@@ -513,13 +534,15 @@ func loadSamples(base string, rate int, d time.Duration, stream bool, pid int) s
 	elapsed := time.Since(start)
 	cpu1 := procCPU(pid)
 	if dir := os.Getenv("GATEWAYBENCH_DUMP"); dir != "" {
-		// Per-request send offset and latency, for finding stalls.
+		// Per-request scheduled and actual send offsets (ms) and latency, for finding
+		// stalls; the file name carries the start's Unix time in nanoseconds, to line
+		// the requests up with a runtime trace of the gateway.
 		var b strings.Builder
 		for i := range lat {
-			fmt.Fprintf(&b, "%.3f,%.3f,%v\n", float64(time.Duration(i)*interval)/1e6, lat[i], ok[i])
+			fmt.Fprintf(&b, "%.3f,%.3f,%.3f,%v\n", float64(time.Duration(i)*interval)/1e6, float64(sentAt[i])/1e6, lat[i], ok[i])
 		}
 		name := strings.NewReplacer(":", "_", "/", "_").Replace(base)
-		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%d.csv", name, rate, time.Now().UnixNano())), []byte(b.String()), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%d.csv", name, rate, start.UnixNano())), []byte(b.String()), 0o644)
 	}
 	s := samples{sent: n, elapsed: elapsed.Seconds(), pid: pid}
 	for i := range lat {
@@ -591,12 +614,13 @@ func freeAddr() string {
 	return l.Addr().String()
 }
 
-// start runs bin on core cpu with GOMAXPROCS=1 and env added to this
-// process's environment.
+// start runs bin pinned to core cpu (taskset) with env added to this
+// process's environment; GOMAXPROCS is whatever bin's runtime makes of the
+// one-CPU affinity unless env sets it.
 func start(cpu string, env []string, bin string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command("taskset", append([]string{"-c", cpu, bin}, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.Env = append(append(os.Environ(), "GOMAXPROCS=1"), env...)
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"os"
+	"os/exec"
+	"runtime"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pbnjay/memory"
@@ -49,4 +54,65 @@ func TestTuneGC(t *testing.T) {
 			t.Fatalf("GOGC %d, want the environment's 50", g)
 		}
 	})
+}
+
+// TestProcsFor: one P is raised to two; more are left alone, and so is
+// whatever GOMAXPROCS in the environment says.
+func TestProcsFor(t *testing.T) {
+	for _, c := range []struct {
+		current int
+		fromEnv bool
+		want    int
+		setTo   int // 0: not set
+	}{
+		{1, false, 2, 2},
+		{2, false, 2, 0},
+		{8, false, 8, 0},
+		{1, true, 1, 0},
+		{4, true, 4, 0},
+	} {
+		setTo := 0
+		got := procsFor(c.current, c.fromEnv, func(n int) int { setTo = n; return c.current })
+		if got != c.want || setTo != c.setTo {
+			t.Errorf("procsFor(%d, env %v) = %d, set %d; want %d, set %d", c.current, c.fromEnv, got, setTo, c.want, c.setTo)
+		}
+	}
+}
+
+// TestTuneProcsPinned runs the gateway's start-up tuning in a child process
+// pinned to one CPU with taskset, as the benchmark and a one-core cpuset pin
+// it: the runtime starts it with one P, and tuneProcs raises that to two
+// unless GOMAXPROCS is set.
+func TestTuneProcsPinned(t *testing.T) {
+	if os.Getenv("SWITCHYARD_TUNEPROCS_CHILD") == "1" {
+		before := runtime.GOMAXPROCS(0)
+		after := tuneProcs()
+		fmt.Printf("procs %d -> %d (%d)\n", before, after, runtime.GOMAXPROCS(0))
+		return
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		t.Skip("taskset not installed (util-linux)")
+	}
+	for _, c := range []struct {
+		env  string
+		want string
+	}{
+		{"", "procs 1 -> 2 (2)"},
+		{"GOMAXPROCS=1", "procs 1 -> 1 (1)"},
+	} {
+		cmd := exec.Command(taskset, "-c", "0", os.Args[0], "-test.run=^TestTuneProcsPinned$")
+		cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") })
+		cmd.Env = append(cmd.Env, "SWITCHYARD_TUNEPROCS_CHILD=1")
+		if c.env != "" {
+			cmd.Env = append(cmd.Env, c.env)
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child (%q): %v\n%s", c.env, err, out)
+		}
+		if !strings.Contains(string(out), c.want) {
+			t.Errorf("pinned to one CPU with env %q: got\n%s\nwant a line %q", c.env, out, c.want)
+		}
+	}
 }

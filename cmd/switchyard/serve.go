@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -53,6 +54,7 @@ streams finish, then the process exits.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			memLimit := tuneGC()
+			tuneProcs()
 			if pprofAddr != "" {
 				// Profiling on its own listener, never on the public port.
 				go func() { _ = http.ListenAndServe(pprofAddr, pprofMux()) }()
@@ -110,7 +112,7 @@ func serve(ctx context.Context, cfg *config.Config, shutdownDelay time.Duration,
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("switchyard listening", "addr", ln.Addr().String(), "config", cfg.Path, "routes", len(cfg.Routes), "deployments", len(cfg.Deployments),
-		"memory_limit_mb", memLimit>>20)
+		"memory_limit_mb", memLimit>>20, "gomaxprocs", runtime.GOMAXPROCS(0))
 	printTryIt(out, ln.Addr().String(), cfg)
 	return gw.Serve(ctx, ln)
 }
