@@ -121,6 +121,12 @@ type Limits struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownTimeout bounds how long in-flight requests may run after SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// MaxUpstreamConnsPerHost caps the connections open to one upstream host
+	// (scheme, host and port) at once; a request past it waits for one to
+	// free up, within its deployment's timeout. It bounds what a backlog can
+	// open (each HTTP/1.1 connection holds two goroutines and 36 KiB of
+	// buffers); HTTP/2 upstreams carry many requests per connection.
+	MaxUpstreamConnsPerHost int `yaml:"max_upstream_conns_per_host"`
 }
 
 // Telemetry configures traces and logs.

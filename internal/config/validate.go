@@ -13,6 +13,9 @@ const (
 	DefaultTimeout = 120 * time.Second
 	// DefaultMaxRetries is how often one deployment is retried before fallback.
 	DefaultMaxRetries = 2
+	// DefaultMaxUpstreamConnsPerHost is limits.max_upstream_conns_per_host
+	// when unset, Envoy's default connection limit per upstream cluster.
+	DefaultMaxUpstreamConnsPerHost = 1024
 )
 
 // SetDefaults fills unset fields with their defaults; it is idempotent.
@@ -22,6 +25,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Limits.MaxBodyBytes == 0 {
 		c.Limits.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Limits.MaxUpstreamConnsPerHost == 0 {
+		c.Limits.MaxUpstreamConnsPerHost = DefaultMaxUpstreamConnsPerHost
 	}
 	if c.Limits.ShutdownTimeout == 0 {
 		c.Limits.ShutdownTimeout = Duration(30 * time.Second)
@@ -68,6 +74,15 @@ func (c *Config) SetDefaults() {
 // error can list the kinds that exist.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Limits.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("limits.max_body_bytes: %d is negative (leave it out for the default, %d)", c.Limits.MaxBodyBytes, DefaultMaxBodyBytes))
+	}
+	if c.Limits.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("limits.shutdown_timeout: %v is negative", c.Limits.ShutdownTimeout.D()))
+	}
+	if c.Limits.MaxUpstreamConnsPerHost < 0 {
+		errs = append(errs, fmt.Errorf("limits.max_upstream_conns_per_host: %d is negative (leave it out for the default, %d)", c.Limits.MaxUpstreamConnsPerHost, DefaultMaxUpstreamConnsPerHost))
+	}
 	deps := map[string]bool{}
 	for i, d := range c.Deployments {
 		switch {

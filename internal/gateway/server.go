@@ -111,6 +111,11 @@ func New(opts Options) (*Server, error) {
 		opts.Tracer = noop.NewTracerProvider().Tracer("switchyard")
 	}
 	cfg := opts.Config
+	if n := cfg.Limits.MaxUpstreamConnsPerHost; opts.HTTPClient == nil && n > 0 && n != config.DefaultMaxUpstreamConnsPerHost {
+		// The shared client is capped at the default; another cap needs its
+		// own connection pool.
+		opts.HTTPClient = &http.Client{Transport: provider.NewTransport(n)}
+	}
 	deps, err := buildDeployments(cfg, provider.Options{HTTPClient: opts.HTTPClient})
 	if err != nil {
 		return nil, err

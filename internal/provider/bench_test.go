@@ -59,7 +59,7 @@ func benchProvider(b *testing.B, ctype string, body []byte, loopback bool) Provi
 		}))
 		b.Cleanup(srv.Close)
 		url = srv.URL
-		opts = Options{HTTPClient: &http.Client{Transport: NewTransport()}}
+		opts = Options{HTTPClient: &http.Client{Transport: NewTransport(0)}}
 	}
 	p, err := New(config.Deployment{Name: "up", Provider: "openai", BaseURL: url, Model: "gpt-up", APIKey: "k",
 		Timeout: config.Duration(config.DefaultTimeout)}, opts)

@@ -246,7 +246,7 @@ func TestOpenAIStreamReusesConnections(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	p, err := New(config.Deployment{Name: "up", Provider: "openai", BaseURL: srv.URL, Model: "m"},
-		Options{HTTPClient: &http.Client{Transport: NewTransport()}})
+		Options{HTTPClient: &http.Client{Transport: NewTransport(0)}})
 	if err != nil {
 		t.Fatal(err)
 	}

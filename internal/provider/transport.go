@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/switchyard-ai/switchyard/internal/config"
 )
 
 // Upstream transport settings. A gateway holds many concurrent calls to few
@@ -30,8 +32,13 @@ const (
 	writeBufferSize = 32 << 10
 )
 
-// NewTransport returns an http.Transport tuned for a gateway's upstream calls.
-func NewTransport() *http.Transport {
+// NewTransport returns an http.Transport tuned for a gateway's upstream
+// calls, with at most maxConnsPerHost connections to one host (0: the
+// config's default, config.DefaultMaxUpstreamConnsPerHost).
+func NewTransport(maxConnsPerHost int) *http.Transport {
+	if maxConnsPerHost <= 0 {
+		maxConnsPerHost = config.DefaultMaxUpstreamConnsPerHost
+	}
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: dialKeepAlive}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -39,6 +46,7 @@ func NewTransport() *http.Transport {
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          maxIdleConns,
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+		MaxConnsPerHost:       maxConnsPerHost,
 		IdleConnTimeout:       idleConnTimeout,
 		TLSHandshakeTimeout:   tlsHandshakeTimeout,
 		ExpectContinueTimeout: time.Second,
@@ -49,7 +57,7 @@ func NewTransport() *http.Transport {
 // defaultClient is shared by every provider built without Options.HTTPClient,
 // so all deployments at one host share one connection pool.
 var defaultClient = sync.OnceValue(func() *http.Client {
-	return &http.Client{Transport: NewTransport()}
+	return &http.Client{Transport: NewTransport(0)}
 })
 
 // DefaultHTTPClient returns the shared upstream client used when

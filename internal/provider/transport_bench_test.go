@@ -27,7 +27,7 @@ func BenchmarkUpstreamBody(b *testing.B) {
 			wbuf int
 		}{{"default", 0}, {"gateway", writeBufferSize}} {
 			b.Run(fmt.Sprintf("body=%dKiB/%s", size>>10, tc.name), func(b *testing.B) {
-				t := NewTransport()
+				t := NewTransport(0)
 				t.WriteBufferSize = tc.wbuf
 				defer t.CloseIdleConnections()
 				body := bytes.Repeat([]byte("x"), size)
