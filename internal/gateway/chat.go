@@ -133,7 +133,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	preq := &provider.Request{Body: body, Chat: req, Header: r.Header}
 	rreq := s.routingRequest(ctx, rt, req, r)
 	dec, cands := s.decide(ctx, rt, rreq)
-	span.SetAttributes(
+	setAttrs(span,
 		attribute.String("gen_ai.operation.name", "chat"),
 		attribute.String("gen_ai.request.model", req.Model),
 		attribute.String("switchyard.route", rt.name),
@@ -141,7 +141,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	if req.Stream {
 		// Flags and counters are set only when they are not the default:
 		// every attribute costs a few allocations in the OTLP export.
-		span.SetAttributes(attribute.Bool("switchyard.stream", true))
+		setAttrs(span, attribute.Bool("switchyard.stream", true))
 	}
 	rec := &telemetry.DecisionRecord{Route: rt.name, Strategy: rt.strategy.Info(), Decision: dec, Candidates: cands, DecideDuration: time.Since(start)}
 	if dec.Experiment != "" {
@@ -257,7 +257,7 @@ func (s *Server) account(span trace.Span, rt *route, out outcome, rec *telemetry
 	rec.Outcome.CostUSD = cost
 	rec.Outcome.UsageEstimated = estimated
 	rec.Outcome.Latency = time.Since(start)
-	span.SetAttributes(
+	setAttrs(span,
 		attribute.String("gen_ai.response.model", respModel),
 		attribute.String("gen_ai.system", d.cfg.Provider),
 		attribute.Int("gen_ai.usage.input_tokens", u.PromptTokens),
@@ -266,10 +266,10 @@ func (s *Server) account(span trace.Span, rt *route, out outcome, rec *telemetry
 		attribute.Float64("switchyard.cost_usd", cost),
 	)
 	if estimated {
-		span.SetAttributes(attribute.Bool("switchyard.usage_estimated", true))
+		setAttrs(span, attribute.Bool("switchyard.usage_estimated", true))
 	}
 	if rec.Outcome.Fallbacks > 0 {
-		span.SetAttributes(attribute.Int("switchyard.fallbacks", rec.Outcome.Fallbacks))
+		setAttrs(span, attribute.Int("switchyard.fallbacks", rec.Outcome.Fallbacks))
 	}
 	rec.AddTo(span)
 	if rec.Experiment != "" {

@@ -56,7 +56,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusBadRequest, "invalid_request_error", "model_not_supported", "model", "no deployment of %q serves embeddings", req.Model))
 		return
 	}
-	span.SetAttributes(attribute.String("gen_ai.operation.name", "embeddings"), attribute.String("gen_ai.request.model", req.Model), attribute.String("switchyard.route", rt.name))
+	setAttrs(span, attribute.String("gen_ai.operation.name", "embeddings"), attribute.String("gen_ai.request.model", req.Model), attribute.String("switchyard.route", rt.name))
 	preq := &provider.Request{Body: body, Embedding: &req, Header: r.Header}
 	var resp *provider.Response
 	out := s.dispatch(ctx, rt, order, func(ctx context.Context, d *deployment) error {
@@ -87,7 +87,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 	s.metrics.Tokens.WithLabelValues(rt.name, out.dep.cfg.Name, "input").Add(float64(u.PromptTokens))
 	cost := out.dep.cfg.Price.Cost(u.PromptTokens, 0)
 	s.metrics.CostUSD.WithLabelValues(rt.name, out.dep.cfg.Name).Add(cost)
-	span.SetAttributes(attribute.String("switchyard.deployment", out.dep.cfg.Name), attribute.Int("gen_ai.usage.input_tokens", u.PromptTokens),
+	setAttrs(span, attribute.String("switchyard.deployment", out.dep.cfg.Name), attribute.Int("gen_ai.usage.input_tokens", u.PromptTokens),
 		attribute.Float64("switchyard.cost_usd", cost), attribute.Bool("switchyard.usage_estimated", estimated))
 }
 

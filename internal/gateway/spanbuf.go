@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -72,4 +73,16 @@ func (b *bufferedSpan) End(opts ...trace.SpanEndOption) {
 		*buf = (*buf)[:0]
 		attrBufs.Put(buf)
 	}
+}
+
+// setAttrs sets kv on span. When span is the request's bufferedSpan (always,
+// when the request is traced) it calls it directly: a variadic call through
+// the trace.Span interface makes the compiler put every argument list on the
+// heap, ~400 bytes per call on the chat path. Any other span gets a copy.
+func setAttrs(span trace.Span, kv ...attribute.KeyValue) {
+	if b, ok := span.(*bufferedSpan); ok {
+		b.SetAttributes(kv...)
+		return
+	}
+	span.SetAttributes(slices.Clone(kv)...)
 }

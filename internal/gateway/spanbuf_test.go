@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
@@ -83,5 +84,35 @@ func TestRequestSpanAttributesSetOnce(t *testing.T) {
 	}
 	if len(s.Events) != 1 || s.Events[0].Name != "switchyard.route_decision" {
 		t.Errorf("events = %+v, want the decision event", s.Events)
+	}
+}
+
+// TestSetAttrsOnAnySpan: setAttrs reaches the request's buffered span (in
+// call order, at End) and any other span, and a caller reusing its slice
+// afterwards changes neither.
+func TestSetAttrsOnAnySpan(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	_, plain := tp.Tracer("t").Start(context.Background(), "plain")
+	kv := []attribute.KeyValue{attribute.String("k", "v")}
+	setAttrs(plain, kv...)
+	kv[0] = attribute.String("k", "changed")
+	plain.End()
+
+	_, sdkSpan := tp.Tracer("t").Start(context.Background(), "buffered")
+	b := newBufferedSpan(sdkSpan)
+	setAttrs(b, attribute.Int("n", 1))
+	setAttrs(b, attribute.Int("m", 2))
+	b.End()
+
+	got := map[string][]attribute.KeyValue{}
+	for _, s := range exp.GetSpans() {
+		got[s.Name] = s.Attributes
+	}
+	if a := got["plain"]; len(a) != 1 || a[0].Value.AsString() != "v" {
+		t.Errorf("plain span attributes %v, want k=v", a)
+	}
+	if a := got["buffered"]; len(a) != 2 || a[0].Key != "n" || a[1].Key != "m" {
+		t.Errorf("buffered span attributes %v, want n and m", a)
 	}
 }
