@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sort"
@@ -86,15 +87,7 @@ func Calibrate(truth, pred Matrix, names map[string]float64) []OperatingPoint {
 		}
 		out = append(out, op)
 	}
-	slices.SortStableFunc(out, func(a, b OperatingPoint) int {
-		switch {
-		case a.Lambda < b.Lambda:
-			return -1
-		case a.Lambda > b.Lambda:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, func(a, b OperatingPoint) int { return cmp.Compare(a.Lambda, b.Lambda) })
 	return out
 }
 

@@ -7,6 +7,7 @@
 package evalplot
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"os"
@@ -33,15 +34,7 @@ func Plot(r eval.Report, path string) error {
 	p.Add(plotter.NewGrid())
 
 	curve := slices.Clone(r.Curve)
-	slices.SortFunc(curve, func(a, b eval.Point) int {
-		switch {
-		case a.Cost < b.Cost:
-			return -1
-		case a.Cost > b.Cost:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(curve, func(a, b eval.Point) int { return cmp.Compare(a.Cost, b.Cost) })
 	if err := addLine(p, "router sweep", curve, color.RGBA{B: 200, A: 255}, nil); err != nil {
 		return err
 	}
